@@ -1,0 +1,1 @@
+"""Loaders that turn files (or a generator) into a validated History."""

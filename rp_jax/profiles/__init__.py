@@ -1,0 +1,1 @@
+"""Profile functions: index, flat, emb_gnn, text_gnn, trainable."""

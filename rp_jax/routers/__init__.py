@@ -1,0 +1,1 @@
+"""Routers (sim, mlp, graph) and baselines."""

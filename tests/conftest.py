@@ -1,0 +1,38 @@
+"""Test setup: strict rank promotion, several fake CPU devices, shared fixtures."""
+
+import os
+
+# Must happen before jax is imported anywhere: a few fake CPU devices for sharding tests.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import pathlib  # noqa: E402
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def real_data_dir() -> pathlib.Path | None:
+  """The public RouteProfile folder from RP_JAX_DATA, or None."""
+  d = os.environ.get("RP_JAX_DATA")
+  if not d:
+    return None
+  p = pathlib.Path(d)
+  if not p.is_absolute():
+    p = (REPO / p).resolve()
+  return p if (p / "route_data").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> pathlib.Path:
+  d = real_data_dir()
+  if d is None:
+    pytest.skip(
+      "real RouteProfile data not found: set RP_JAX_DATA to a folder laid out like "
+      "../shared/data/routeprofile (CI sets it)"
+    )
+  return d
