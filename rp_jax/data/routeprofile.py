@@ -191,6 +191,19 @@ def load_routeprofile(
     if c not in models:
       raise DataError(str(f_cand), f"key {c!r}", f"candidate is not in the pool of {f_models.name}")
   candidates = sorted(model_names.index(c) for c in cand_names)
+  # The release prices llama-3.3-70b only in candidate_models.json: fill missing prices from there.
+  filled = []
+  if isinstance(cand, dict):
+    for c, card in cand.items():
+      i = model_names.index(c)
+      for j, k in enumerate(("input_price", "output_price")):
+        if np.isnan(prices[i][j]) and isinstance(card, dict) and card.get(k) is not None:
+          prices[i][j] = V.to_float(card[k], str(f_cand), f"key {c!r}, field {k!r}", 0, 1e6)
+          filled.append(f"{c}.{k}")
+  if filled:
+    notes.append(
+      f"prices missing from {f_models.name} taken from {f_cand.name}: {', '.join(filled)}"
+    )
   m_index = {m: i for i, m in enumerate(model_names)}
 
   # -- queries ------------------------------------------------------------------------------------
