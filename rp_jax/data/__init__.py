@@ -1,1 +1,42 @@
 """Loaders that turn files (or a generator) into a validated History."""
+
+from __future__ import annotations
+
+from rp_jax.data.generic import load_generic
+from rp_jax.data.routeprofile import load_routeprofile
+from rp_jax.data.synthetic import make_history
+from rp_jax.types import History
+
+__all__ = ["load_generic", "load_history", "load_routeprofile", "make_history"]
+
+
+def load_history(data_config, setting: str) -> History:
+  """The History of one setting from a config's ``data`` block (see rp_jax.config)."""
+  d = data_config
+  held = tuple(h for h in str(d.get("held_out", "")).split(",") if h)
+  if d.source == "routeprofile":
+    return load_routeprofile(
+      d.data_dir, setting, held_out=held or None, include_choices=bool(d.include_choices)
+    )
+  if d.source == "synthetic":
+    scale = float(d.get("synthetic_scale", 1.0))
+    return make_history(
+      seed=int(d.synthetic_seed),
+      setting=setting,
+      train_per_task=max(2, round(150 * scale)),
+      test_per_task=max(2, round(50 * scale)),
+    )
+  if d.source == "generic":
+    if setting == "newllm" and not held:
+      raise ValueError("the newllm setting on generic data needs config.data.held_out=<model>")
+    opt = lambda k: d.get(k) or None
+    return load_generic(
+      d.table,
+      model_cards=opt("model_cards"),
+      families=opt("families"),
+      tasks=opt("tasks"),
+      domains=opt("domains"),
+      held_out=held if setting == "newllm" else (),
+      setting=setting,
+    )
+  raise ValueError(f"unknown data source {d.source!r}; expected routeprofile, synthetic or generic")
