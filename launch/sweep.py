@@ -1,0 +1,22 @@
+"""Runs a sweep config: ``python -m launch.sweep --config=configs/quickstart.py --workdir=DIR``.
+
+Flags only; the work is in ``rp_jax.sweep.run``.
+"""
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from rp_jax import sweep
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Sweep config file.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output folder.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  del argv
+  sweep.run(_CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+  app.run(main)

