@@ -36,3 +36,18 @@ def data_dir() -> pathlib.Path:
       "../shared/data/routeprofile (CI sets it)"
     )
   return d
+
+
+# -- CI: no skips allowed -------------------------------------------------------------------------
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+  if report.skipped and not hasattr(report, "wasxfail"):
+    _SKIPPED.append(f"{report.nodeid}: {report.longrepr[-1] if report.longrepr else ''}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+  if os.environ.get("RP_JAX_NO_SKIP") and _SKIPPED:
+    print("\nRP_JAX_NO_SKIP is set and these tests skipped:\n  " + "\n  ".join(_SKIPPED))
+    session.exitstatus = 1
