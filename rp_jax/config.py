@@ -115,6 +115,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.include_choices = False
   c.data.synthetic_seed = 0
   c.data.synthetic_scale = 1.0  # multiplies train/test queries per task (quick runs use < 1)
+  c.data.synthetic_sizes = ""  # other make_history overrides, e.g. "num_models=6,num_candidates=3"
   c.data.table = ""  # generic: outcome table (.csv / .jsonl)
   c.data.model_cards = ""
   c.data.families = ""
@@ -138,6 +139,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.llm.max_tokens = 500
   # -- profiles -----------------------------------------------------------------------------------
   c.profiles = ()
+  c.profiles_newllm = ()  # profiles of the newllm setting when it differs (empty: c.profiles)
   c.max_hops = 4
   c.index_seed = 0
   c.flat_seed = 0
@@ -183,6 +185,17 @@ def base_config() -> ml_collections.ConfigDict:
   c.shard = True  # shard the profile axis over all visible devices
   c.figures = True
   return c
+
+
+def profile_specs(c: ml_collections.ConfigDict, setting: str) -> list[ProfileSpec]:
+  """The distinct profile specs of a setting, in config order."""
+  entries = c.profiles_newllm if setting == "newllm" and c.profiles_newllm else c.profiles
+  specs: list[ProfileSpec] = []
+  for p in entries:
+    spec = parse_profile(p, c.emb_gnn.norm, c.emb_gnn.self_loop)
+    if spec not in specs:
+      specs.append(spec)
+  return specs
 
 
 def parse_arg(arg: str | None) -> dict[str, str]:
@@ -231,7 +244,7 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     raise ValueError(f"unknown summarizer {c.summarizer!r}; expected 'template' or 'openai'")
   if c.seeds < 1:
     raise ValueError(f"seeds must be >= 1; got {c.seeds}")
-  for p in c.profiles:
+  for p in (*c.profiles, *c.profiles_newllm):
     parse_profile(p, c.emb_gnn.norm, c.emb_gnn.self_loop)
   if c.data.source == "routeprofile" and not c.data.data_dir:
     raise ValueError(

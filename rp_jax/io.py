@@ -84,3 +84,36 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
     while b := f.read(chunk):
       h.update(b)
   return h.hexdigest()
+
+
+def write_profile_dir(folder, model_names, entries, index_columns) -> None:
+  """Writes ``<folder>/<id>.npz`` (one array per model name) and ``<folder>/index.csv``.
+
+  Args:
+    folder: output folder.
+    model_names: [M] names, the npz keys (the reference's per-model layout).
+    entries: list of (id, profile_MxD array, metadata dict with ``index_columns`` keys).
+    index_columns: column order of index.csv (``id`` first).
+  """
+  import csv
+
+  folder = pathlib.Path(folder)
+  for pid, prof, _ in entries:
+    prof = np.asarray(prof, np.float32)
+    if prof.shape[0] != len(model_names):
+      raise ValueError(f"profile {pid!r} has {prof.shape[0]} rows for {len(model_names)} models")
+    write_npz(folder / f"{pid}.npz", dict(zip(model_names, prof, strict=True)))
+  with atomic_write(folder / "index.csv") as f:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(index_columns)
+    for pid, _, meta in entries:
+      w.writerow([pid, *(meta.get(c, "") for c in index_columns[1:])])
+
+
+def read_profile(path, model_names) -> np.ndarray:
+  """[M, D] profile from a per-model npz, in ``model_names`` order (clear error if one is missing)."""
+  z = read_npz(path)
+  missing = [m for m in model_names if m not in z]
+  if missing:
+    raise KeyError(f"{path}: no profile for model(s) {missing}; file has {sorted(z)}")
+  return np.stack([z[m] for m in model_names]).astype(np.float32)

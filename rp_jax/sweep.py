@@ -34,7 +34,7 @@ import pandas as pd
 
 import rp_jax
 from rp_jax import io, metrics
-from rp_jax.config import ProfileSpec, parse_profile, validate_config
+from rp_jax.config import ProfileSpec, profile_specs, validate_config
 from rp_jax.data import load_history
 from rp_jax.routers.baselines import baselines as make_baselines
 from rp_jax.types import History
@@ -150,12 +150,6 @@ def run(config, workdir: str | os.PathLike, log: Callable[[str], None] = print) 
     },
   )
   stages = Stages(workdir, fingerprint, log)
-  specs = sorted(
-    {parse_profile(p, config.emb_gnn.norm, config.emb_gnn.self_loop) for p in config.profiles},
-    key=lambda s: (
-      config.profiles.index(_entry_of(s, config)) if _entry_of(s, config) in config.profiles else 0
-    ),
-  )
   results: dict[str, SettingResult] = {}
   for setting in config.settings:
     log(f"[{setting}] loading data ({config.data.source})")
@@ -166,6 +160,7 @@ def run(config, workdir: str | os.PathLike, log: Callable[[str], None] = print) 
     timings[f"{setting}/data"] = time.perf_counter() - t0
     rows = _baseline_rows(history, test, setting) if config.baselines else []
     cell_rows: dict[str, np.ndarray] = {}
+    specs = profile_specs(config, setting)
     if specs and config.routers:
       from rp_jax import pipeline
 
@@ -192,13 +187,6 @@ def run(config, workdir: str | os.PathLike, log: Callable[[str], None] = print) 
   log("wall time per stage: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
   io.write_json(workdir / "timings.json", timings)
   return frame
-
-
-def _entry_of(spec: ProfileSpec, config) -> str:
-  for p in config.profiles:
-    if parse_profile(p, config.emb_gnn.norm, config.emb_gnn.self_loop) == spec:
-      return p
-  return ""
 
 
 def _metric_row(setting, m: dict, task_names, candidate_names, **keys) -> dict:

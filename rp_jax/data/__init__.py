@@ -20,11 +20,21 @@ def load_history(data_config, setting: str) -> History:
     )
   if d.source == "synthetic":
     scale = float(d.get("synthetic_scale", 1.0))
+    sizes = {}
+    for kv in filter(None, str(d.get("synthetic_sizes", "")).split(",")):
+      k, _, v = kv.partition("=")
+      try:
+        sizes[k.strip()] = float(v) if "." in v else int(v)
+      except ValueError:
+        raise ValueError(f"config.data.synthetic_sizes: {kv!r} is not key=number") from None
     return make_history(
       seed=int(d.synthetic_seed),
       setting=setting,
-      train_per_task=max(2, round(150 * scale)),
-      test_per_task=max(2, round(50 * scale)),
+      **{
+        "train_per_task": max(2, round(150 * scale)),
+        "test_per_task": max(2, round(50 * scale)),
+        **sizes,
+      },
     )
   if d.source == "generic":
     if setting == "newllm" and not held:

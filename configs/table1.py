@@ -1,0 +1,18 @@
+"""Paper Table 1: graph T+Q+D, every profile family and depth, three routers, standard setting.
+
+Command:  python -m launch.sweep --config=configs/table1.py --workdir=runs/table1
+          (RP_JAX_DATA must point at the public RouteProfile data; add :encoder=minilm for MiniLM)
+Runtime:  a few minutes on a 2-core CPU (5 seeds; embeddings cached after the first run).
+Expected: summary.md "Table 1" with 14 rows x {Sim, MLP, Graph}, ours (mean ± 95% CI) beside the
+          paper's; MLP and Graph cells around 0.60-0.63, Sim lower; see README for our numbers.
+"""
+
+from rp_jax import config as rp_config
+
+
+def get_config(arg=None):
+  c = rp_config.base_config()
+  c.name = "table1"
+  c.settings = ("standard",)
+  c.profiles = rp_config.table1_profiles()
+  return rp_config.apply_common_args(c, arg)

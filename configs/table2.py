@@ -1,0 +1,17 @@
+"""Paper Table 2: {flat, text_gnn K=2, emb_gnn K=2} x {T+Q+D, T+Q, T+D, Q, T} x three routers.
+
+Command:  python -m launch.sweep --config=configs/table2.py --workdir=runs/table2
+Runtime:  a few minutes on a 2-core CPU (5 seeds; embeddings cached after the first run).
+Expected: summary.md "Table 2" with 15 rows x {Sim, MLP, Graph} beside the paper's values, and
+          the query-vs-domain claim (T+Q vs T+D) checked with a paired bootstrap.
+"""
+
+from rp_jax import config as rp_config
+
+
+def get_config(arg=None):
+  c = rp_config.base_config()
+  c.name = "table2"
+  c.settings = ("standard",)
+  c.profiles = rp_config.table2_profiles()
+  return rp_config.apply_common_args(c, arg)
