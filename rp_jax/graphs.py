@@ -261,7 +261,8 @@ def degree_weights(snd: np.ndarray, rcv: np.ndarray, rel: np.ndarray, num_nodes:
 def drop_node_type(graph: Graph, info: GraphInfo, node_type: str) -> tuple[Graph, GraphInfo]:
   """The graph without one node type (its nodes and every edge touching them); for tests.
 
-  Degrees and score normalisation are recomputed, as if the type had never been built.
+  Degrees are recomputed, as if the type had never been built. Score weights are kept: they are
+  normalised within a relation, and dropping a type removes whole relations.
   """
   t = NODE_TYPES.index(node_type)
   keep_node = np.asarray(graph.node_type_N) != t

@@ -179,9 +179,13 @@ def load_generic(
   domain_texts = []
   for c, (d, desc) in enumerate(dom_desc.items()):
     where = f"domain {d!r}"
+    if not isinstance(desc, str | dict):
+      raise DataError(str(domains), where, "expected a text or an object {text, tasks}")
     dtext, dtasks = (
       (desc, []) if isinstance(desc, str) else (desc.get("text"), desc.get("tasks", []))
     )
+    if not isinstance(dtasks, list):
+      raise DataError(str(domains), f"{where}, field 'tasks'", "expected a list of task names")
     domain_texts.append(V.to_str(dtext, str(domains), f"{where}, field 'text'"))
     for t in dtasks:
       if t not in t_index:
@@ -195,6 +199,8 @@ def load_generic(
       continue
     where = f"task {t!r}"
     if isinstance(desc, dict):
+      if not isinstance(desc.get("domains", []), list):
+        raise DataError(str(tasks), f"{where}, field 'domains'", "expected a list of domain names")
       for d in desc.get("domains", []):
         if d not in domain_names:
           raise DataError(

@@ -188,6 +188,12 @@ def load_routeprofile(
   if not cand_names:
     raise DataError(str(f_cand), "top level", "empty candidate set; expected at least one model")
   for c in cand_names:
+    if not isinstance(c, str):
+      raise DataError(
+        str(f_cand),
+        f"entry {c!r:.60}",
+        "expected model names (an object keyed by name or a list of names)",
+      )
     if c not in models:
       raise DataError(str(f_cand), f"key {c!r}", f"candidate is not in the pool of {f_models.name}")
   candidates = sorted(model_names.index(c) for c in cand_names)

@@ -42,7 +42,7 @@ def read_json(path: str | pathlib.Path, expect: type | tuple[type, ...] | None =
   """Parses a JSON file; ``expect`` checks the top-level type."""
   p = require_file(path, "JSON file")
   try:
-    with open(p, encoding="utf-8") as f:
+    with open(p, encoding="utf-8-sig") as f:
       obj = json.load(f)
   except json.JSONDecodeError as e:
     raise DataError(
@@ -56,8 +56,11 @@ def read_json(path: str | pathlib.Path, expect: type | tuple[type, ...] | None =
   return obj
 
 
-def read_jsonl(path: str | pathlib.Path) -> list[dict]:
-  """Parses a JSON-lines file of objects; blank lines are skipped. Rows are numbered from 1."""
+def read_jsonl(path: str | pathlib.Path, with_lines: bool = False) -> list[dict]:
+  """Parses a JSON-lines file of objects; blank lines are skipped. Lines are numbered from 1.
+
+  With ``with_lines`` each row gets its file line number under the key ``"__line__"``.
+  """
   p = require_file(path, "JSONL file")
   rows = []
   with open(p, encoding="utf-8") as f:
@@ -70,7 +73,7 @@ def read_jsonl(path: str | pathlib.Path) -> list[dict]:
         raise DataError(str(p), f"line {i}", f"malformed JSON line: {e.msg}") from None
       if not isinstance(obj, dict):
         raise DataError(str(p), f"line {i}", f"expected a JSON object, got {type(obj).__name__}")
-      rows.append(obj)
+      rows.append({**obj, "__line__": i} if with_lines else obj)
   return rows
 
 
@@ -82,10 +85,11 @@ def read_table(path: str | pathlib.Path) -> tuple[list[dict], str]:
   p = require_file(path, "table")
   suffix = p.suffix.lower()
   if suffix in (".jsonl", ".ndjson"):
-    return read_jsonl(p), "line"
+    return read_jsonl(p, with_lines=True), "line"
   if suffix != ".csv":
     raise DataError(str(p), None, f"unknown table format {suffix!r}; expected .csv or .jsonl")
-  with open(p, encoding="utf-8", newline="") as f:
+  # utf-8-sig: spreadsheet programs often start a CSV with a byte-order mark.
+  with open(p, encoding="utf-8-sig", newline="") as f:
     reader = csv.reader(f)
     try:
       header = next(reader)

@@ -75,10 +75,10 @@ def text_gnn_texts(
   texts = [list(info.node_texts)]
   # Query texts never change: embed them once.
   query_ids = np.flatnonzero(node_type == QUERY)
-  query_emb = embed([texts[0][i] for i in query_ids]) if len(query_ids) else None
+  query_emb = _unit_rows(embed([texts[0][i] for i in query_ids])) if len(query_ids) else None
   for _ in range(max_hops):
     cur = texts[-1]
-    upd_emb = np.asarray(embed([cur[i] for i in updated]), np.float32)
+    upd_emb = _unit_rows(embed([cur[i] for i in updated]))
     emb = np.zeros((len(cur), upd_emb.shape[1]), np.float32)
     emb[updated] = upd_emb
     if query_emb is not None:
@@ -95,6 +95,12 @@ def text_gnn_texts(
       nxt[j] = t
     texts.append(nxt)
   return texts
+
+
+def _unit_rows(e) -> np.ndarray:
+  """Rows scaled to unit length, so that dot products are cosine similarities."""
+  e = np.asarray(e, np.float32)
+  return e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
 
 
 def _facts(j, cur, emb, names, node_type, snd, rel, score, starts, task_domains) -> NodeFacts:
@@ -134,9 +140,7 @@ def text_gnn_profiles(
   """[K+1, M, D] L2-normalised embeddings of the model texts of every hop."""
   ms = info.model_slice
   flat = [t for hop in texts_by_hop for t in hop[ms]]
-  e = np.asarray(embed(flat), np.float32)
-  e = e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
-  return e.reshape(len(texts_by_hop), ms.stop - ms.start, -1)
+  return _unit_rows(embed(flat)).reshape(len(texts_by_hop), ms.stop - ms.start, -1)
 
 
 def hop_texts_record(texts_by_hop: list[list[str]], info: GraphInfo) -> dict:
