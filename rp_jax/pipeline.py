@@ -63,7 +63,8 @@ def trainable_config(config):
     heads=int(t.heads),
     lr=float(t.lr),
     weight_decay=float(t.weight_decay),
-    mask_rate=float(t.mask_rate),
+    feat_mask_rate=float(t.mask_rate),
+    score_mask_rate=float(t.mask_rate),
     max_depth=int(config.max_hops),
   )
 

@@ -18,6 +18,7 @@ import pandas as pd
 from rp_jax import io, metrics
 
 ROUTER_COLS = ("sim", "mlp", "graph")
+ROUTER_LABEL = {"sim": "Sim", "mlp": "MLP", "graph": "Graph"}
 
 # SPEC §4, Table 1 (graph T+Q+D): (profile, hops, learn) -> (Sim, MLP, Graph).
 PAPER_TABLE1 = {
@@ -120,50 +121,50 @@ def _lookup(stats, setting, router, profile, graph, hops):
 
 
 def _table1(stats, setting, newllm=False) -> list[str]:
-  head = "| profile | hops | learn | " + " | ".join(r.capitalize() for r in ROUTER_COLS) + " |"
+  head = "| profile | hops | learn | " + " | ".join(ROUTER_LABEL[r] for r in ROUTER_COLS) + " |"
   if newllm:
     head = (
       "| profile | hops | learn | "
       + " | ".join(
-        f"{r.capitalize()} perf | {r.capitalize()} new-model recall" for r in ROUTER_COLS
+        f"{ROUTER_LABEL[r]} perf | {ROUTER_LABEL[r]} new-model recall" for r in ROUTER_COLS
       )
       + " |"
     )
   lines = [head, "|" + "---|" * (head.count("|") - 1)]
-  any_row = False
   for (profile, hops, learn), (label, paper) in PAPER_TABLE1.items():
     graph = "" if profile == "index" else "TQD"
-    cells = []
+    cells, found = [], False
     for j, r in enumerate(ROUTER_COLS):
       row = _lookup(stats, setting, r, profile, graph, hops)
+      found |= row is not None
       if newllm:
         cells.append(_fmt(*(row[["mean", "ci_lo", "ci_hi"]] if row is not None else (None,))))
         cells.append("–" if row is None else f"{row['recall']:.3f}")
       else:
         args = (row["mean"], row["ci_lo"], row["ci_hi"]) if row is not None else (None,)
         cells.append(_fmt(*args, paper=paper[j]) if row is not None else f"– ({paper[j]:.3f})")
-      any_row |= row is not None
-    lines.append(f"| {label} | {hops} | {learn.upper()} | " + " | ".join(cells) + " |")
-  return lines if any_row else []
+    if found:  # rows the config did not ask for are left out
+      lines.append(f"| {label} | {hops} | {learn.upper()} | " + " | ".join(cells) + " |")
+  return lines if len(lines) > 2 else []
 
 
 def _table2(stats, setting) -> list[str]:
   lines = ["| config | nodes | Sim | MLP | Graph |", "|---|---|---|---|---|"]
-  any_row = False
   for (profile, graph), paper in PAPER_TABLE2.items():
     hops = 0 if profile == "flat" else 2
     label = {"flat": "Flat", "text_gnn": "Text-2hop", "emb_gnn": "Emb-2hop"}[profile]
-    cells = []
+    cells, found = [], False
     for j, r in enumerate(ROUTER_COLS):
       row = _lookup(stats, setting, r, profile, graph, hops)
-      any_row |= row is not None
+      found |= row is not None
       cells.append(
         _fmt(row["mean"], row["ci_lo"], row["ci_hi"], paper[j])
         if row is not None
         else f"– ({paper[j]:.3f})"
       )
-    lines.append(f"| {label} | {FORM_LABEL[graph]} | " + " | ".join(cells) + " |")
-  return lines if any_row else []
+    if found:
+      lines.append(f"| {label} | {FORM_LABEL[graph]} | " + " | ".join(cells) + " |")
+  return lines if len(lines) > 2 else []
 
 
 def _other_cells(stats, setting) -> list[str]:
