@@ -7,7 +7,7 @@ Flags only; the work is in ``rp_jax.pipeline.run_profiles``.
 from absl import app, flags
 from ml_collections import config_flags
 
-from rp_jax import pipeline
+from rp_jax import pipeline, runtime
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Profile config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder.")
@@ -16,6 +16,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
   del argv
+  runtime.enable_compilation_cache(_CONFIG.value.cache_dir or None)
   pipeline.run_profiles(_CONFIG.value, _WORKDIR.value)
 
 

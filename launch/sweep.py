@@ -6,7 +6,7 @@ Flags only; the work is in ``rp_jax.sweep.run``.
 from absl import app, flags
 from ml_collections import config_flags
 
-from rp_jax import sweep
+from rp_jax import runtime, sweep
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Sweep config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder.")
@@ -15,6 +15,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
   del argv
+  runtime.enable_compilation_cache(_CONFIG.value.cache_dir or None)
   sweep.run(_CONFIG.value, _WORKDIR.value)
 
 

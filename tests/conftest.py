@@ -1,10 +1,15 @@
 """Test setup: strict rank promotion, several fake CPU devices, shared fixtures."""
 
 import os
+import tempfile
 
 # Must happen before jax is imported anywhere: a few fake CPU devices for sharding tests.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# One XLA compilation cache for the session, shared with launcher subprocesses: the end-to-end
+# tests run the same small programs several times, and compiling dominates their time on CPU.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="rp_jax_xla_"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import pathlib
 
