@@ -1,0 +1,156 @@
+"""Router training data (host side, numpy): the arrays every trainable router consumes.
+
+``make_router_data(history, query_emb_QxD)`` restricts a History to its candidates (router model
+indices are candidate positions 0..A-1) and returns a ``RouterData`` pytree:
+
+- training queries: the History's training queries with at least one pair between candidates or
+  one known outcome on a trainable candidate, in History order;
+- pairs (local query, better candidate, worse candidate), also as a per-query table padded to the
+  largest pair count K (for batches made of whole queries);
+- labels: the History outcomes of the training queries on the candidates (NaN = unknown; always
+  NaN for held-out models, which ``trainable_A`` marks False);
+- test queries: ``history.test_queries`` in that order.
+
+The validation split is made per query inside the jitted training function (``rp_jax.train``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from rp_jax.types import History
+
+
+class RouterData(NamedTuple):
+  """Arrays a router trains and routes on (a pytree; pass it through jit as an argument).
+
+  Attributes:
+    train_q_QxD: [Q, D] float32 embeddings of the training queries.
+    pairs_Px3: [P, 3] int32 (local training query, better candidate, worse candidate).
+    pair_table_QxKx2: [Q, K, 2] int32 (better, worse) of each query's pairs, padded with 0.
+    pair_mask_QxK: [Q, K] bool, the slot holds a real pair.
+    labels_QxA: [Q, A] float32 outcome of each training query on each candidate; NaN unknown.
+    trainable_A: [A] bool, False for held-out (new) models that training must never see.
+    test_q_QxD: [Q_test, D] float32 embeddings of ``history.test_queries``.
+    train_ids: [Q] int32 History indices of the training queries.
+    test_ids: [Q_test] int32 History indices of the test queries.
+    candidates_A: [A] int32 pool indices of the candidates.
+  """
+
+  train_q_QxD: np.ndarray
+  pairs_Px3: np.ndarray
+  pair_table_QxKx2: np.ndarray
+  pair_mask_QxK: np.ndarray
+  labels_QxA: np.ndarray
+  trainable_A: np.ndarray
+  test_q_QxD: np.ndarray
+  train_ids: np.ndarray
+  test_ids: np.ndarray
+  candidates_A: np.ndarray
+
+  @property
+  def num_train(self) -> int:
+    return int(self.train_q_QxD.shape[0])
+
+  @property
+  def num_test(self) -> int:
+    return int(self.test_q_QxD.shape[0])
+
+  @property
+  def num_candidates(self) -> int:
+    return int(self.trainable_A.shape[0])
+
+  @property
+  def dim(self) -> int:
+    return int(self.train_q_QxD.shape[1])
+
+  @property
+  def max_pairs_per_query(self) -> int:
+    return int(self.pair_mask_QxK.shape[1])
+
+  def mean_pairs_per_query(self) -> float:
+    """Mean number of pairs per training query (0 if there are no pairs)."""
+    return float(len(self.pairs_Px3)) / max(1, self.num_train)
+
+
+def make_router_data(history: History, query_emb_QxD: np.ndarray) -> RouterData:
+  """Builds the router arrays of a History.
+
+  Args:
+    history: a validated History.
+    query_emb_QxD: [history.num_queries, D] embeddings of all History queries, in History order.
+
+  Returns:
+    RouterData (numpy arrays).
+
+  Raises:
+    ValueError: the embeddings do not match the History, or no training query is usable.
+  """
+  q_emb = np.asarray(query_emb_QxD, np.float32)
+  if q_emb.ndim != 2 or q_emb.shape[0] != history.num_queries:
+    raise ValueError(
+      f"query_emb_QxD: expected [{history.num_queries}, D] (one row per History query, in "
+      f"History order); got shape {q_emb.shape}"
+    )
+  if not np.isfinite(q_emb).all():
+    row = int(np.flatnonzero(~np.isfinite(q_emb).all(1))[0])
+    raise ValueError(f"query_emb_QxD: row {row} is not finite")
+  cand_A = history.candidates
+  num_cand = len(cand_A)
+  trainable_A = ~np.isin(cand_A, history.held_out)
+  pos_M = np.full(history.num_models, -1, np.int64)
+  pos_M[cand_A] = np.arange(num_cand)
+
+  # Pairs between candidates only; a pair touching a held-out model would leak it (the History
+  # forbids those, but a router must never depend on that check alone).
+  pairs = history.pairs_Px3.astype(np.int64)
+  better, worse = pos_M[pairs[:, 1]], pos_M[pairs[:, 2]]
+  keep = (better >= 0) & (worse >= 0)
+  keep &= np.isin(better, np.flatnonzero(trainable_A)) & np.isin(worse, np.flatnonzero(trainable_A))
+  pairs = np.stack([pairs[keep, 0], better[keep], worse[keep]], axis=1)
+
+  train_all = history.train_queries
+  labels_all = history.outcomes_QxM[np.ix_(train_all, cand_A)].astype(np.float32)
+  labels_all[:, ~trainable_A] = np.nan
+  has_pair = np.isin(train_all, pairs[:, 0])
+  has_label = np.isfinite(labels_all).any(1)
+  use = has_pair | has_label
+  if not use.any():
+    raise ValueError(
+      f"history {history.setting!r} from {history.source}: no training query has a pair or a "
+      "known outcome on a trainable candidate; a trainable router has nothing to learn from"
+    )
+  train_ids = train_all[use].astype(np.int32)
+  labels_QxA = labels_all[use]
+  local_H = np.full(history.num_queries, -1, np.int64)
+  local_H[train_ids] = np.arange(len(train_ids))
+  pairs_Px3 = np.stack([local_H[pairs[:, 0]], pairs[:, 1], pairs[:, 2]], axis=1).astype(np.int32)
+
+  # Per-query pair table: a stable sort by query keeps the History order of each query's pairs.
+  Q = len(train_ids)
+  counts = np.bincount(pairs_Px3[:, 0], minlength=Q)
+  K = max(1, int(counts.max()) if len(counts) else 1)
+  order = np.argsort(pairs_Px3[:, 0], kind="stable")
+  sorted_P = pairs_Px3[order]
+  starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+  slot = np.arange(len(sorted_P)) - starts[sorted_P[:, 0]]
+  table = np.zeros((Q, K, 2), np.int32)
+  mask = np.zeros((Q, K), bool)
+  table[sorted_P[:, 0], slot] = sorted_P[:, 1:]
+  mask[sorted_P[:, 0], slot] = True
+
+  test_ids = history.test_queries.astype(np.int32)
+  return RouterData(
+    train_q_QxD=q_emb[train_ids],
+    pairs_Px3=pairs_Px3,
+    pair_table_QxKx2=table,
+    pair_mask_QxK=mask,
+    labels_QxA=labels_QxA,
+    trainable_A=trainable_A,
+    test_q_QxD=q_emb[test_ids],
+    train_ids=train_ids,
+    test_ids=test_ids,
+    candidates_A=cand_A.astype(np.int32),
+  )

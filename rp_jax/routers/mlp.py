@@ -1,0 +1,263 @@
+"""MLPRouter: a two-tower scorer trained with a margin ranking loss on (query, better, worse).
+
+Architecture and training follow SPEC §2: a query tower and a profile tower (D -> 512 -> 256,
+ReLU, dropout 0.1), score(q, m) = <tower_q(q), tower_m(profile_m)>; margin ranking loss with
+margin 0.2 on each training pair; AdamW 1e-4, weight decay 1e-4, cosine decay to 10%, 20 epochs,
+gradient clipping at global norm 1.0 (a guard; the reference does not clip); the epoch with the
+best validation pair accuracy (10% of the training *queries*, held out with all their pairs) is
+kept. At test every candidate is scored and the argmax is chosen.
+
+Batching (``MLPConfig.batching``):
+
+- ``"query"`` (default, rp_jax's): a batch is a fixed number of whole training queries with all
+  their pairs (padded to the largest per-query pair count with a mask). The number of queries per
+  batch is chosen so that a batch holds ~``batch_size`` pairs on average (real data: 4.0 pairs per
+  query -> 8 queries, ~32 pairs). Each step runs the profile tower once on the A candidates and
+  the query tower once per distinct query, so a step costs ~(8 + A) tower rows instead of the
+  reference's 32 query rows + 64 profile rows; the loss is the mean over the batch's pairs. This
+  differs from the reference, whose batches are 32 random pairs (a query's pairs are spread over
+  several batches); the number of steps per epoch is about the same.
+- ``"pairs"`` (the reference's batches): 32 random training pairs per batch. The profile tower
+  still runs once per step on all candidates and the query tower once per pair (so dropout masks
+  are shared by the pairs of one model within a step, unlike the reference).
+
+Initialisation: kernels U(±1/sqrt(fan_in)) as PyTorch's ``nn.Linear``, biases zero, all from one
+flat random draw (``rp_jax.train.uniform_init``; fewer random call sites compile faster on CPU).
+
+Held-out (newllm) models never reach the loss: no training pair involves them (RouterData drops
+any), and scores of other models do not depend on a held-out model's profile row because the
+profile tower works row by row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rp_jax import train as tr
+from rp_jax.routers.data import RouterData
+
+BATCHINGS = ("query", "pairs")
+# Full float32 matmuls: GPUs otherwise default to TF32, whose rounding makes the vmapped grid and
+# the looped cells drift apart (on an H200, 82% equal choices with TF32, 99% with this).
+PRECISION = jax.lax.Precision.HIGHEST
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPConfig:
+  """Static MLPRouter settings (SPEC §2 defaults; hashable, part of the jit cache key).
+
+  Attributes:
+    epochs: training epochs.
+    batch_size: pairs per batch (``"pairs"``) or the target mean pairs per batch (``"query"``).
+    hidden, out: tower sizes (D -> hidden -> out).
+    dropout: dropout rate after the hidden layer of each tower.
+    batching: "query" or "pairs" (see the module docstring).
+    queries_per_batch: queries per batch for "query" batching; 0 = chosen from the data by
+      ``resolve`` (round(batch_size / mean pairs per training query)).
+    val_fraction: fraction of training queries held out for model selection.
+    clip_norm: global-norm gradient clipping (0 = off).
+    cosine_alpha: final learning rate as a fraction of the initial one.
+    skip_empty: guard updates against batches without pairs; ``resolve`` sets it False for
+      "query" batching when every training query has a pair (no batch can then be empty).
+  """
+
+  epochs: int = 20
+  batch_size: int = 32
+  hidden: int = 512
+  out: int = 256
+  dropout: float = 0.1
+  batching: str = "query"
+  queries_per_batch: int = 0
+  val_fraction: float = 0.1
+  clip_norm: float = 1.0
+  cosine_alpha: float = 0.1
+  skip_empty: bool = True
+  name: str = dataclasses.field(default="mlp", init=False)
+
+  def __post_init__(self):
+    if self.batching not in BATCHINGS:
+      raise ValueError(f"unknown MLPRouter batching {self.batching!r}; expected one of {BATCHINGS}")
+    if self.epochs < 1 or self.batch_size < 1 or self.hidden < 1 or self.out < 1:
+      raise ValueError("MLPConfig: epochs, batch_size, hidden and out must be >= 1")
+    if not 0.0 <= self.dropout < 1.0:
+      raise ValueError(f"MLPConfig.dropout must lie in [0, 1); got {self.dropout}")
+
+
+DEFAULT_HPARAMS = {"learning_rate": 1e-4, "weight_decay": 1e-4, "margin": 0.2}
+
+
+def auto_queries_per_batch(config: MLPConfig, data: RouterData) -> int:
+  """round(batch_size / mean pairs per training query), from array shapes only (static)."""
+  mean = data.mean_pairs_per_query()
+  qpb = max(1, round(config.batch_size / mean)) if mean > 0 else config.batch_size
+  return min(qpb, data.num_train)
+
+
+def resolve(config: MLPConfig, data: RouterData) -> MLPConfig:
+  """The config with data-dependent static settings fixed (host side).
+
+  ``queries_per_batch`` (if 0): round(batch_size / mean pairs per training query).
+  ``skip_empty``: False for "query" batching when every training query has a pair.
+  """
+  if config.batching != "query":
+    return config
+  changes = {}
+  if config.queries_per_batch <= 0:
+    changes["queries_per_batch"] = auto_queries_per_batch(config, data)
+  if config.skip_empty and bool(np.asarray(data.pair_mask_QxK).any(1).all()):
+    changes["skip_empty"] = False
+  return dataclasses.replace(config, **changes) if changes else config
+
+
+class Tower(nn.Module):
+  """D -> hidden (ReLU, dropout through the ``keep`` multipliers) -> out."""
+
+  hidden: int
+  out: int
+
+  @nn.compact
+  def __call__(self, x_BxD: jax.Array, keep_BxH: jax.Array | None = None) -> jax.Array:
+    h_BxH = nn.relu(nn.Dense(self.hidden, precision=PRECISION)(x_BxD))
+    if keep_BxH is not None:
+      h_BxH = h_BxH * keep_BxH
+    return nn.Dense(self.out, precision=PRECISION)(h_BxH)
+
+
+class MLPRouter(nn.Module):
+  """Two towers; ``__call__(query_QxD, profile_AxD)`` -> [Q, A] scores (dot products).
+
+  Dropout is applied through explicit multipliers ``keep_QxH`` / ``keep_AxH`` (see
+  ``rp_jax.train.dropout_keep``); None means no dropout (evaluation).
+  """
+
+  hidden: int = 512
+  out: int = 256
+
+  def setup(self):
+    self.query_tower = Tower(self.hidden, self.out)
+    self.profile_tower = Tower(self.hidden, self.out)
+
+  def __call__(self, query_QxD, profile_AxD, keep_QxH=None, keep_AxH=None) -> jax.Array:
+    e_QxH = self.query_tower(query_QxD, keep_QxH)
+    e_AxH = self.profile_tower(profile_AxD, keep_AxH)
+    return jnp.matmul(e_QxH, e_AxH.T, precision=PRECISION)
+
+
+def torch_linear_bound(path, shape) -> float:
+  """U(±1/sqrt(fan_in)) kernels as PyTorch's nn.Linear; zero biases."""
+  return 1.0 / math.sqrt(shape[0]) if path[-1].key == "kernel" else 0.0
+
+
+def margin_loss(*, better, worse, mask, margin) -> tuple[jax.Array, jax.Array]:
+  """(mean over masked pairs of max(0, margin - (better - worse)), number of pairs)."""
+  assert better.shape == worse.shape == mask.shape
+  terms = jnp.where(mask, jax.nn.relu(margin - (better - worse)), 0.0)
+  weight = mask.sum().astype(jnp.float32)
+  return terms.sum() / jnp.maximum(weight, 1.0), weight
+
+
+def static_sizes(config: MLPConfig, data: RouterData) -> tuple[int, int, int]:
+  """(validation queries, batches per epoch, items per batch), all static."""
+  n_val = tr.num_val_queries(data.num_train, config.val_fraction)
+  if config.batching == "query":
+    qpb = config.queries_per_batch or auto_queries_per_batch(config, data)
+    return n_val, tr.ceil_div(data.num_train - n_val, qpb), qpb
+  # Pair batches cover all P pairs; the validation queries' pairs become padding at the end.
+  return n_val, tr.ceil_div(len(data.pairs_Px3), config.batch_size), config.batch_size
+
+
+def make_pieces(config: MLPConfig, data: RouterData) -> tuple[tr.Pieces, tr.TrainConfig]:
+  """The training pieces and loop config of an MLPRouter on ``data`` (arrays may be traced).
+
+  Args:
+    config: resolved static settings.
+    data: RouterData (numpy or jax arrays; shapes must be concrete).
+  """
+  module = MLPRouter(config.hidden, config.out)
+  n_val, num_batches, per_batch = static_sizes(config, data)
+  num_q, num_cand, rate = data.num_train, data.num_candidates, config.dropout
+  data = jax.tree.map(jnp.asarray, data)
+
+  def init(key, profile_AxD):
+    shapes = jax.eval_shape(module.init, key, data.train_q_QxD[:1], profile_AxD)["params"]
+    return tr.uniform_init(key, shapes, torch_linear_bound)
+
+  def split(key):
+    return tr.query_split(key, num_q, n_val)
+
+  def scores(params, query_QxD, profile_AxD, key=None):
+    if key is None or rate == 0.0:
+      return module.apply({"params": params}, query_QxD, profile_AxD)
+    shapes = [(query_QxD.shape[0], config.hidden), (num_cand, config.hidden)]
+    keep_q, keep_a = tr.dropout_keep(key, rate, shapes)
+    return module.apply({"params": params}, query_QxD, profile_AxD, keep_q, keep_a)
+
+  if config.batching == "query":
+
+    def batches(key, sp):
+      return tr.shuffled_batches(key, sp.train_idx, per_batch, num_batches)
+
+    def loss(params, profile_AxD, batch, key, hparams, sp):
+      del sp
+      ids_B, valid_B = batch
+      s_BxA = scores(params, data.train_q_QxD[ids_B], profile_AxD, key)
+      table_BxKx2 = data.pair_table_QxKx2[ids_B]
+      mask_BxK = data.pair_mask_QxK[ids_B] & valid_B[:, None]
+      return margin_loss(
+        better=jnp.take_along_axis(s_BxA, table_BxKx2[..., 0], axis=1),
+        worse=jnp.take_along_axis(s_BxA, table_BxKx2[..., 1], axis=1),
+        mask=mask_BxK,
+        margin=hparams["margin"],
+      )
+
+  else:
+    num_pairs = data.pairs_Px3.shape[0]
+
+    def batches(key, sp):
+      is_val_Q = jnp.zeros(num_q, bool).at[sp.val_idx].set(True)
+      is_val_P = is_val_Q[data.pairs_Px3[:, 0]]
+      # Training pairs first, in random order; validation pairs become masked padding.
+      order = jnp.argsort(is_val_P + jax.random.uniform(key, (num_pairs,)))
+      total = num_batches * per_batch
+      idx = jnp.concatenate([order, jnp.zeros(total - num_pairs, order.dtype)])
+      valid = jnp.arange(total) < num_pairs - is_val_P.sum()
+      return idx.reshape(num_batches, per_batch), valid.reshape(num_batches, per_batch)
+
+    def loss(params, profile_AxD, batch, key, hparams, sp):
+      del sp
+      idx_B, valid_B = batch
+      p_Bx3 = data.pairs_Px3[idx_B]
+      s_BxA = scores(params, data.train_q_QxD[p_Bx3[:, 0]], profile_AxD, key)
+      pick = lambda col: jnp.take_along_axis(s_BxA, p_Bx3[:, col : col + 1], axis=1)[:, 0]
+      return margin_loss(better=pick(1), worse=pick(2), mask=valid_B, margin=hparams["margin"])
+
+  def validate(params, profile_AxD, sp):
+    """Pair accuracy (better strictly above worse) over the validation queries' pairs."""
+    ids = sp.val_idx
+    s_VxA = scores(params, data.train_q_QxD[ids], profile_AxD)
+    table = data.pair_table_QxKx2[ids]
+    mask = data.pair_mask_QxK[ids]
+    right = jnp.take_along_axis(s_VxA, table[..., 0], 1) > jnp.take_along_axis(
+      s_VxA, table[..., 1], 1
+    )
+    n = mask.sum()
+    return jnp.where(n > 0, (right & mask).sum() / jnp.maximum(n, 1), jnp.nan).astype(jnp.float32)
+
+  def route(params, profile_AxD, sp):
+    del sp
+    return jnp.argmax(scores(params, data.test_q_QxD, profile_AxD), axis=-1).astype(jnp.int32)
+
+  loop = tr.TrainConfig(
+    epochs=config.epochs,
+    num_batches=num_batches,
+    clip_norm=config.clip_norm,
+    cosine_alpha=config.cosine_alpha,
+    skip_empty=config.skip_empty,
+  )
+  return tr.Pieces(init, split, batches, loss, validate, route), loop

@@ -1,0 +1,302 @@
+"""A pure, vmappable training loop (purejaxrl style) shared by the trainable routers.
+
+``make_train(pieces, config)`` returns ``train(profile_AxD, key, hparams) -> (params, metrics)``:
+one pure function with epochs and mini-batches as nested ``lax.scan``, so that
+
+  jax.jit(jax.vmap(jax.vmap(train, (None, 0, None)), (0, None, None)))(profile_SxAxD, keys_R, hp)
+
+trains S profiles x R seeds in one compiled call. A router supplies its ``Pieces`` (init, the
+validation split, the batches of an epoch, the loss, the validation score and the routing rule);
+everything that fixes shapes (sizes, epochs, batch counts, dropout rate) is static, everything
+swept (learning rate, weight decay, margin) is a traced scalar in ``hparams``:
+
+- the optimiser is ``optax.inject_hyperparams`` around gradient clipping + AdamW with a cosine
+  decay from ``learning_rate`` to ``cosine_alpha * learning_rate`` over all steps
+  (``cosine_alpha = 1`` is a constant rate, ``weight_decay = 0`` is plain Adam), so a sweep over
+  learning rates or weight decays never recompiles;
+- shuffling, dropout, initialisation and the validation split all come from ``key``
+  (``run_keys``), so a fixed key gives identical results; all epochs' batches (index arrays)
+  are drawn before the epoch loop;
+- model selection happens inside jit: after every epoch the validation score is computed and the
+  best parameters are carried (a later epoch must be strictly better: ties keep the earlier one;
+  while no epoch has a validation score, e.g. ``val_fraction=0``, the latest epoch is kept);
+- per-epoch metrics come back as arrays: ``train_loss[E]``, ``val_score[E]``, plus
+  ``best_epoch`` and ``best_score``.
+
+A mini-batch whose ``weight`` (e.g. its number of valid pairs) is zero leaves parameters and
+optimiser state untouched, so padded batches at the end of an epoch are true no-ops (unless the
+router declares that no batch can be empty: ``TrainConfig.skip_empty=False``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+Params = Any
+Batch = Any
+Split = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Static settings of the loop (hashable: part of the jit cache key).
+
+  Attributes:
+    epochs: passes over the training batches (E).
+    num_batches: mini-batches per epoch (the leading axis of ``Pieces.batches``' output).
+    clip_norm: global-norm gradient clipping; 0 disables it.
+    cosine_alpha: final learning rate as a fraction of the initial one (1.0 = constant).
+    skip_empty: batches may be empty (``weight == 0``); each update is then guarded by a
+      conditional (a select under vmap, which costs a copy of the parameters and moments per step
+      on CPU). False when the router knows that no batch can be empty.
+  """
+
+  epochs: int
+  num_batches: int
+  clip_norm: float = 1.0
+  cosine_alpha: float = 0.1
+  skip_empty: bool = True
+
+  def __post_init__(self):
+    if self.epochs < 1 or self.num_batches < 1:
+      raise ValueError(
+        f"TrainConfig: epochs and num_batches must be >= 1; got {self.epochs}, {self.num_batches}"
+      )
+    if not 0.0 <= self.cosine_alpha <= 1.0:
+      raise ValueError(f"TrainConfig.cosine_alpha must lie in [0, 1]; got {self.cosine_alpha}")
+    if self.clip_norm < 0:
+      raise ValueError(f"TrainConfig.clip_norm must be >= 0; got {self.clip_norm}")
+
+  @property
+  def total_steps(self) -> int:
+    return self.epochs * self.num_batches
+
+
+class Pieces(NamedTuple):
+  """The router-specific pure functions the loop is built from.
+
+  Attributes:
+    init: (key, profile_AxD) -> params.
+    split: (key) -> split pytree (e.g. validation and training query indices).
+    batches: (key, split) -> pytree whose leaves have a leading [num_batches] axis.
+    loss: (params, profile_AxD, batch, dropout_key, hparams, split) -> (loss, weight); ``weight``
+      is the batch's number of valid terms (0 = an empty batch: no update).
+    validate: (params, profile_AxD, split) -> scalar score, higher is better.
+    route: (params, profile_AxD, split) -> [Q_test] int32 chosen candidate per test query.
+  """
+
+  init: Callable
+  split: Callable
+  batches: Callable
+  loss: Callable
+  validate: Callable
+  route: Callable
+
+
+class RunKeys(NamedTuple):
+  """The keys of one training run, all from a single ``jax.random.split`` (see ``run_keys``)."""
+
+  init: jax.Array
+  split: jax.Array
+  batches_E: jax.Array
+  dropout_ExB: jax.Array
+
+
+def run_keys(key: jax.Array, config: TrainConfig) -> RunKeys:
+  """Init, validation-split, per-epoch batch and per-step dropout keys of a run.
+
+  One split call (not one per use) keeps the compiled program small; calling this twice on the
+  same key (``route`` recomputes the split) is deduplicated by XLA.
+  """
+  E, B = config.epochs, config.num_batches
+  keys = jax.random.split(key, 2 + E + E * B)
+  return RunKeys(keys[0], keys[1], keys[2 : 2 + E], keys[2 + E :].reshape(E, B))
+
+
+def make_optimizer(config: TrainConfig, hparams: dict) -> optax.GradientTransformation:
+  """Clipping + AdamW with a cosine schedule; learning rate and weight decay are traced.
+
+  Args:
+    config: static settings (total steps, clipping, final fraction of the rate).
+    hparams: dict with scalar ``learning_rate`` and ``weight_decay`` (traced or Python floats).
+  """
+  total, alpha, clip = config.total_steps, config.cosine_alpha, config.clip_norm
+
+  def factory(learning_rate, weight_decay):
+    # The schedule is a fraction of the (traced) rate, so the rate itself stays a hyperparameter.
+    shape = optax.cosine_decay_schedule(1.0, total, alpha)
+    adamw = optax.adamw(lambda count: learning_rate * shape(count), weight_decay=weight_decay)
+    return optax.chain(optax.clip_by_global_norm(clip), adamw) if clip > 0 else adamw
+
+  return optax.inject_hyperparams(factory)(
+    learning_rate=hparams["learning_rate"], weight_decay=hparams["weight_decay"]
+  )
+
+
+def make_train(pieces: Pieces, config: TrainConfig) -> Callable:
+  """Builds ``train(profile_AxD, key, hparams) -> (params, metrics)``.
+
+  Args:
+    pieces: the router's pure functions (see ``Pieces``).
+    config: static loop settings.
+
+  Returns:
+    ``train``: pure and jittable; ``params`` are the best-validation parameters; ``metrics`` is
+    a dict with ``train_loss`` [E] (mean over valid terms), ``val_score`` [E], ``best_epoch`` and
+    ``best_score`` (scalars).
+  """
+
+  def train(profile_AxD, key, hparams):
+    keys = run_keys(key, config)
+    params = pieces.init(keys.init, profile_AxD)
+    tx = make_optimizer(config, hparams)
+    opt_state = tx.init(params)
+    split = pieces.split(keys.split)
+
+    def step(carry, xs):
+      params, opt_state = carry
+      batch, k_drop = xs
+      (loss, weight), grads = jax.value_and_grad(pieces.loss, has_aux=True)(
+        params, profile_AxD, batch, k_drop, hparams, split
+      )
+
+      def apply(carry):
+        params, opt_state = carry
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+      if config.skip_empty:
+        # An empty (all-padding) batch must not move Adam's moments, the schedule or the weights.
+        # A conditional, not a select: a select keeps old and new buffers alive, so XLA copies
+        # every parameter and moment per step on CPU (under vmap it becomes a select anyway).
+        params, opt_state = jax.lax.cond(weight > 0, apply, lambda c: c, (params, opt_state))
+      else:
+        params, opt_state = apply((params, opt_state))
+      return (params, opt_state), (loss * weight, weight)
+
+    def epoch(carry, xs):
+      params, opt_state, best_params, best_score, best_epoch = carry
+      batches, drop_keys, e = xs
+      (params, opt_state), (lw, w) = jax.lax.scan(step, (params, opt_state), (batches, drop_keys))
+      train_loss = lw.sum() / jnp.maximum(w.sum(), 1.0)
+      score = pieces.validate(params, profile_AxD, split)
+      cmp = jnp.where(jnp.isnan(score), -jnp.inf, score)
+      # Strictly better wins (ties keep the earlier epoch). Without any validation score yet
+      # (no validation queries, or none with a pair / label) the latest epoch is kept.
+      better = (cmp > best_score) | (e == 0) | (jnp.isnan(score) & (best_score == -jnp.inf))
+      best_params = jax.tree.map(lambda n, o: jnp.where(better, n, o), params, best_params)
+      best_score = jnp.where(better, cmp, best_score)
+      best_epoch = jnp.where(better, e, best_epoch)
+      carry = (params, opt_state, best_params, best_score, best_epoch)
+      return carry, {"train_loss": train_loss, "val_score": score}
+
+    # Every epoch's batches (index arrays, small) are drawn up front by one vmapped call.
+    batches_E = jax.vmap(pieces.batches, (0, None))(keys.batches_E, split)
+    init = (params, opt_state, params, jnp.asarray(-jnp.inf, jnp.float32), jnp.int32(0))
+    (_, _, best_params, best_score, best_epoch), curves = jax.lax.scan(
+      epoch, init, (batches_E, keys.dropout_ExB, jnp.arange(config.epochs, dtype=jnp.int32))
+    )
+    return best_params, {**curves, "best_epoch": best_epoch, "best_score": best_score}
+
+  return train
+
+
+# -- helpers shared by the routers ------------------------------------------------------------------
+
+
+class QuerySplit(NamedTuple):
+  """Validation / training split of the training queries (indices into RouterData's queries).
+
+  Attributes:
+    val_idx: [Q_val] int32 validation queries.
+    train_idx: [Q_fit] int32 queries the loss sees.
+  """
+
+  val_idx: jax.Array
+  train_idx: jax.Array
+
+
+def num_val_queries(num_queries: int, val_fraction: float) -> int:
+  """Static size of the validation split: round(fraction x Q), at least 1 and at most Q - 1."""
+  if not 0.0 <= val_fraction < 1.0:
+    raise ValueError(f"val_fraction must lie in [0, 1); got {val_fraction}")
+  if val_fraction == 0.0 or num_queries < 2:
+    return 0
+  return min(max(1, round(val_fraction * num_queries)), num_queries - 1)
+
+
+def permutation(key: jax.Array, n: int) -> jax.Array:
+  """[n] int32 random permutation: the argsort of n random 32-bit words (one sort, no rounds)."""
+  return jnp.argsort(jax.random.bits(key, (n,), jnp.uint32)).astype(jnp.int32)
+
+
+def query_split(key: jax.Array, num_queries: int, num_val: int) -> QuerySplit:
+  """A random per-query validation split of static size (same key => same split)."""
+  perm = permutation(key, num_queries)
+  return QuerySplit(val_idx=perm[:num_val], train_idx=perm[num_val:])
+
+
+def shuffled_batches(
+  key: jax.Array, ids_N: jax.Array, per_batch: int, num_batches: int
+) -> tuple[jax.Array, jax.Array]:
+  """Shuffles ``ids_N`` into [num_batches, per_batch] with a validity mask (padding at the end).
+
+  Returns:
+    (ids_BxK, valid_BxK): padded slots hold ``ids_N[0]`` and are marked invalid.
+  """
+  n = ids_N.shape[0]
+  total = per_batch * num_batches
+  if total < n:
+    raise ValueError(f"{num_batches} batches of {per_batch} cannot hold {n} items")
+  ids = ids_N[permutation(key, n)]
+  ids = jnp.concatenate([ids, jnp.broadcast_to(ids_N[:1], (total - n,))])
+  valid = jnp.arange(total) < n
+  return ids.reshape(num_batches, per_batch), valid.reshape(num_batches, per_batch)
+
+
+def ceil_div(a: int, b: int) -> int:
+  """max(1, ceil(a / b)) for static sizes."""
+  return max(1, math.ceil(a / b))
+
+
+# One random draw per call site keeps XLA's CPU compile time down: every distinct random call
+# becomes its own block of threefry kernels (on CPU they dominate compile time), so parameters
+# are initialised from one flat draw and all dropout masks of a step come from one draw.
+
+
+def uniform_init(key: jax.Array, shapes: Any, bound: Callable) -> Any:
+  """Parameters drawn U(-b, b) leaf by leaf from a single flat uniform draw.
+
+  Args:
+    key: PRNG key.
+    shapes: pytree of ``jax.ShapeDtypeStruct`` (e.g. ``jax.eval_shape(module.init, ...)``).
+    bound: (path, shape) -> b >= 0 for that leaf (0 gives zeros, e.g. biases).
+  """
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(shapes)
+  sizes = [math.prod(leaf.shape) for _, leaf in leaves]
+  u = jax.random.uniform(key, (sum(sizes),), jnp.float32, -1.0, 1.0)
+  out, offset = [], 0
+  for (path, leaf), n in zip(leaves, sizes, strict=True):
+    b = float(bound(path, tuple(leaf.shape)))
+    out.append((u[offset : offset + n] * b).reshape(leaf.shape).astype(leaf.dtype))
+    offset += n
+  return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def dropout_keep(key: jax.Array, rate: float, shapes: Sequence[tuple[int, ...]]) -> list[jax.Array]:
+  """Inverted-dropout multipliers (0 or 1 / (1 - rate)) for several shapes from one draw."""
+  sizes = [math.prod(s) for s in shapes]
+  u = jax.random.uniform(key, (sum(sizes),))
+  keep = jnp.where(u >= rate, 1.0 / (1.0 - rate), 0.0).astype(jnp.float32)
+  out, offset = [], 0
+  for s, n in zip(shapes, sizes, strict=True):
+    out.append(keep[offset : offset + n].reshape(s))
+    offset += n
+  return out
