@@ -127,6 +127,10 @@ def test_real_newllm_held_out(real, raw):
   )
   assert tuple(nulled) == NEWLLM_NULLED
   routing = {h.task_names[t] for t in h.routing_tasks}
+  # The file keeps one routing-task score (mmlu); the loader removes it too, and says so.
+  assert s_new["detailed_scores"]["mmlu"] is not None
+  assert np.isnan(h.scores_MxT[m, h.routing_tasks]).all()
+  assert any("mistral-small-24b-instruct-2501-bf16/mmlu" in n for n in h.notes)
   for t in NEWLLM_NULLED:
     assert t in routing
     assert np.isnan(h.scores_MxT[m, h.task_index(t)])

@@ -371,6 +371,24 @@ def load_routeprofile(
       f"({_fmt_counts(dropped_graph)})"
     )
 
+  # newllm: a held-out model must reach the graph without any routing-task score. The release's
+  # model_feature_newllm.json nulls all of mistral-small's but one (mmlu, 80.67); drop the rest.
+  if held:
+    routing_t = sorted({q_task[i] for i in range(len(q_text)) if q_split[i] == TEST})
+    kept = [
+      f"{model_names[m_index[h]]}/{task_names[t]}"
+      for h in held
+      for t in routing_t
+      if np.isfinite(scores[m_index[h], t])
+    ]
+    for h in held:
+      scores[m_index[h], routing_t] = np.nan
+    if kept:
+      notes.append(
+        f"{f_models.name} still scores the held-out model on routing task(s) {', '.join(kept)}; "
+        "removed so that its profile carries no test-task benchmark result"
+      )
+
   # -- arrays -------------------------------------------------------------------------------------
   Q, M, T = len(q_text), len(model_names), len(task_names)
   outcomes = np.full((Q, M), np.nan, np.float32)
