@@ -39,10 +39,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-Params = Any
-Batch = Any
-Split = Any
-
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -208,7 +204,7 @@ def make_train(pieces: Pieces, config: TrainConfig) -> Callable:
   return train
 
 
-# -- helpers shared by the routers ------------------------------------------------------------------
+# -- helpers shared by the routers ---------------------------------------------------------------
 
 
 class QuerySplit(NamedTuple):

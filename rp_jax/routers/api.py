@@ -7,10 +7,12 @@
 ``train_grid`` runs ``jax.jit(jax.vmap(jax.vmap(train_and_route, (None, 0, None)), (0, None,
 None)))``: the profile axis outside, the seed axis inside, hyperparameters shared and traced (a new
 learning rate does not recompile). ``chunk_size`` maps over the profile axis in chunks
-(``jax.lax.map(..., batch_size=chunk)``) to bound memory; ``shard`` splits the profile axis over
-all visible devices. Profiles may be given over the whole pool (``[S, M, D]``; the candidate rows
-are sliced here, once, outside the compiled function), over the candidates (``[S, A, D]``), or per
-seed (``[S, R, A, D]``, e.g. trainable profiles; then the seed axis is vmapped jointly).
+(``jax.lax.map(..., batch_size=chunk)``) to bound memory; ``sequential`` trains the cells one by
+one inside the compiled call (the fastest on a CPU, where the memory-bound step does not gain from
+batching); ``shard`` splits the profile axis over all visible devices. Profiles may be given over
+the whole pool (``[S, M, D]``; the candidate rows are sliced here, once, outside the compiled
+function), over the candidates (``[S, A, D]``), or per seed (``[S, R, A, D]``, e.g. trainable
+profiles; then the seed axis is vmapped jointly).
 
 ``train_cell`` is the same computation for one (profile, seed) (the loop baseline of the
 benchmark); ``route`` applies trained parameters to new queries. ``TRACE_COUNT`` counts traces of
@@ -151,11 +153,24 @@ def make_train_and_route(config: RouterConfig, data: RouterData, return_params: 
   return train_and_route
 
 
-@functools.partial(jax.jit, static_argnames=("config", "per_seed", "chunk_size", "return_params"))
-def _trained_grid(config, data, profile, keys_R, hparams, *, per_seed, chunk_size, return_params):
+@functools.partial(
+  jax.jit, static_argnames=("config", "per_seed", "chunk_size", "sequential", "return_params")
+)
+def _trained_grid(
+  config, data, profile, keys_R, hparams, *, per_seed, chunk_size, return_params, sequential=False
+):
   global TRACE_COUNT
   TRACE_COUNT += 1
   cell = make_train_and_route(config, data, return_params)
+  if sequential:
+    # One cell at a time inside the compiled call (lax.map over profiles, then seeds): the
+    # per-cell program of train_cell, without Python dispatch between cells.
+    def seeds_of(profile_xAxD):
+      if per_seed:
+        return jax.lax.map(lambda pk: cell(pk[0], pk[1], hparams), (profile_xAxD, keys_R))
+      return jax.lax.map(lambda k: cell(profile_xAxD, k, hparams), keys_R)
+
+    return jax.lax.map(seeds_of, profile)
   over_seeds = jax.vmap(cell, (0 if per_seed else None, 0, None))
 
   def one_profile(profile_xAxD):
@@ -216,6 +231,7 @@ def train_grid(
   hparams: dict | None = None,
   *,
   chunk_size: int = 0,
+  sequential: bool = False,
   shard: bool = False,
   return_params: bool = False,
 ) -> GridResult:
@@ -229,7 +245,11 @@ def train_grid(
     seeds_R: R integer seeds (initialisation, validation split, shuffling, dropout).
     hparams: swept hyperparameters (traced; defaults from ``default_hparams``).
     chunk_size: > 0 maps over the profile axis in chunks of this size (bounds memory).
-    shard: split the profile axis over all visible devices (ignored with chunking).
+    sequential: train the cells one after another inside the compiled call (no vmap). On a CPU
+      this is the fastest per cell: the training step is memory-bound, and vmapping multiplies
+      the working set (parameters and Adam moments, ~21 MB per MLPRouter cell) beyond the cache.
+    shard: split the profile axis over all visible devices (ignored with chunking or
+      ``sequential``).
     return_params: also return the kept parameters (leading [S, R] axes).
 
   Returns:
@@ -248,7 +268,7 @@ def train_grid(
   profile = candidate_profiles(profile, data, profile.ndim - 2)
   num_profiles = profile.shape[0]
   prof = profile
-  if shard and not chunk_size and len(jax.devices()) > 1:
+  if shard and not chunk_size and not sequential and len(jax.devices()) > 1:
     prof = _shard_profiles(profile)
   if router == "sim":
     sim_router.check_dims(data.dim, profile.shape[-1])
@@ -269,6 +289,7 @@ def train_grid(
     _hparams(router, hparams),
     per_seed=per_seed,
     chunk_size=int(chunk_size),
+    sequential=bool(sequential),
     return_params=return_params,
   )
   out = jax.tree.map(lambda x: np.asarray(x)[:num_profiles], out)
@@ -371,7 +392,7 @@ def route(
   return _route(config, params, profile_AxD, query_QxD, graph_q_NxD)
 
 
-# -- the sweep's entry point -------------------------------------------------------------------------
+# -- the sweep's entry point ---------------------------------------------------------------------
 
 
 def configs_from_sweep(router: str, config) -> tuple[RouterConfig, dict[str, float]]:

@@ -24,6 +24,12 @@ Batching (``MLPConfig.batching``):
 Initialisation: kernels U(±1/sqrt(fan_in)) as PyTorch's ``nn.Linear``, biases zero, all from one
 flat random draw (``rp_jax.train.uniform_init``; fewer random call sites compile faster on CPU).
 
+Speed (public data, 20 epochs, 114 steps per epoch): 0.175 s per cell as a single jitted call on
+an H200, 0.040 s per cell in a vmapped 16 profiles x 5 seeds grid; 12-18 s per cell on the shared
+2-core CPU machine, where a step is memory-bound (Adam's update of ~1.05M parameters is about half
+of it), so vmapping cells does not pay there and ``train_grid(..., sequential=True)`` is the
+fastest grid.
+
 Held-out (newllm) models never reach the loss: no training pair involves them (RouterData drops
 any), and scores of other models do not depend on a held-out model's profile row because the
 profile tower works row by row.
