@@ -1,12 +1,14 @@
 """rp_jax: LLM profiles for routing, in JAX/Flax."""
 
+import pathlib
+
 import setuptools
 
 setuptools.setup(
   name="rp_jax",
   version="0.1.0",
   description="LLM profiles for routing: pure JAX profile functions, Flax routers, vmapped sweeps.",
-  long_description=open("README.md", encoding="utf-8").read(),
+  long_description=pathlib.Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
   long_description_content_type="text/markdown",
   python_requires=">=3.11",
   packages=setuptools.find_packages(include=["rp_jax", "rp_jax.*"]),
@@ -27,6 +29,7 @@ setuptools.setup(
     "plots": ["matplotlib>=3.7"],
     "test": [
       "pytest>=8",
+      "pytest-xdist>=3",
       "ruff>=0.6",
       "safetensors>=0.4",
       "tokenizers>=0.15",
