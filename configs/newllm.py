@@ -14,4 +14,5 @@ def get_config(arg=None):
   c.name = "newllm"
   c.settings = ("newllm",)
   c.profiles = rp_config.table1_profiles()
+  c.grid = "auto"  # vmap on accelerators; cells one after another on a single CPU
   return rp_config.apply_common_args(c, arg)

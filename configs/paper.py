@@ -19,4 +19,5 @@ def get_config(arg=None):
   profiles += [p for p in rp_config.table2_profiles() if p not in profiles]
   c.profiles = tuple(profiles)
   c.profiles_newllm = rp_config.table1_profiles()  # Fig. 4 uses the Table 1 profiles
+  c.grid = "auto"  # vmap on accelerators; cells one after another on a single CPU
   return rp_config.apply_common_args(c, arg)

@@ -15,4 +15,5 @@ def get_config(arg=None):
   c.name = "table1"
   c.settings = ("standard",)
   c.profiles = rp_config.table1_profiles()
+  c.grid = "auto"  # vmap on accelerators; cells one after another on a single CPU
   return rp_config.apply_common_args(c, arg)

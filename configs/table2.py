@@ -14,4 +14,5 @@ def get_config(arg=None):
   c.name = "table2"
   c.settings = ("standard",)
   c.profiles = rp_config.table2_profiles()
+  c.grid = "auto"  # vmap on accelerators; cells one after another on a single CPU
   return rp_config.apply_common_args(c, arg)

@@ -183,6 +183,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.bootstrap_seed = 0
   c.chunk_size = 0  # > 0: train the profile axis in chunks of this many (bounds memory)
   c.shard = True  # shard the profile axis over all visible devices
+  # How a router grid runs: "vmap" (all cells batched: accelerators), "sequential" (one compiled
+  # call that trains the cells one after another: faster per cell on a CPU, whose caches a batch
+  # of optimiser states overflows), or "auto" (sequential on a single CPU device, else vmap).
+  c.grid = "vmap"
   c.figures = True
   return c
 
@@ -242,6 +246,8 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     raise ValueError(f"unknown encoder {c.encoder!r}; expected 'hashing' or 'minilm'")
   if c.summarizer not in ("template", "openai"):
     raise ValueError(f"unknown summarizer {c.summarizer!r}; expected 'template' or 'openai'")
+  if c.grid not in ("vmap", "sequential", "auto"):
+    raise ValueError(f"unknown grid mode {c.grid!r}; expected 'vmap', 'sequential' or 'auto'")
   if c.seeds < 1:
     raise ValueError(f"seeds must be >= 1; got {c.seeds}")
   for p in (*c.profiles, *c.profiles_newllm):

@@ -464,8 +464,15 @@ def sweep_router(
     hp,
     chunk_size=int(config.get("chunk_size", 0) or 0),
     shard=bool(config.get("shard", False)),
+    sequential=_sequential(str(config.get("grid", "vmap"))),
   )
   return res.choices_SxRxQ
+
+
+def _sequential(mode: str) -> bool:
+  if mode == "auto":
+    return jax.default_backend() == "cpu" and len(jax.devices()) == 1
+  return mode == "sequential"
 
 
 __all__ = [
