@@ -129,7 +129,9 @@ def write_profiles(folder: pathlib.Path, history: History, pset: ProfileSet, con
     io.write_json(folder / f"text_gnn_texts_{form}.json", rec)
 
 
-def run_setting(config, history, test, specs, setting, workdir, stages, timings, log):
+def run_setting(
+  config, history, test, specs, setting, workdir, stages, timings, log, progress=None
+):
   """Profiles, router grids and metric rows of one setting (stages cached in ``stages``)."""
   from rp_jax.routers import api as router_api
 
@@ -173,9 +175,10 @@ def run_setting(config, history, test, specs, setting, workdir, stages, timings,
     r_rows, r_cells = evaluate_choices(setting, router, specs, choices, test, seeds)
     rows += r_rows
     cell_rows.update(r_cells)
+    done = progress.add(len(specs) * len(seeds)) if progress is not None else ""
     log(
       f"[{setting}] router {router}: done in {timings[f'{setting}/{router}']:.1f} s; "
-      f"best cell {max(r['avg_performance'] for r in r_rows):.4f}"
+      f"best cell {max(r['avg_performance'] for r in r_rows):.4f}; {done}"
     )
   return rows, cell_rows
 

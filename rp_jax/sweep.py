@@ -87,6 +87,21 @@ def data_fingerprint(config) -> str:
   return h.hexdigest()[:16]
 
 
+class Progress:
+  """Cells done / total, elapsed and a rough time estimate, for progress lines."""
+
+  def __init__(self, total_cells: int):
+    self.total = max(1, total_cells)
+    self.done = 0
+    self.t0 = time.perf_counter()
+
+  def add(self, cells: int) -> str:
+    self.done += cells
+    el = time.perf_counter() - self.t0
+    left = el / self.done * (self.total - self.done) if self.done else float("nan")
+    return f"{self.done}/{self.total} cells, {el:.0f} s elapsed, ~{left:.0f} s left"
+
+
 class Stages:
   """Finished-stage store: ``stages/<name>.npz`` holding arrays and a fingerprint."""
 
@@ -151,6 +166,9 @@ def run(config, workdir: str | os.PathLike, log: Callable[[str], None] = print) 
   )
   stages = Stages(workdir, fingerprint, log)
   results: dict[str, SettingResult] = {}
+  progress = Progress(
+    sum(len(profile_specs(config, s)) for s in config.settings) * config.seeds * len(config.routers)
+  )
   for setting in config.settings:
     log(f"[{setting}] loading data ({config.data.source})")
     t0 = time.perf_counter()
@@ -165,7 +183,7 @@ def run(config, workdir: str | os.PathLike, log: Callable[[str], None] = print) 
       from rp_jax import pipeline
 
       rows_r, cell_rows = pipeline.run_setting(
-        config, history, test, specs, setting, workdir, stages, timings, log
+        config, history, test, specs, setting, workdir, stages, timings, log, progress
       )
       rows += rows_r
     results[setting] = SettingResult(history, test, rows, cell_rows, specs)

@@ -33,12 +33,13 @@ import contextlib
 import hashlib
 import os
 import pathlib
-import tempfile
 import warnings
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from rp_jax import io
 
 __all__ = [
   "MAX_SHARDS",
@@ -146,19 +147,9 @@ def _shard_arrays(encoder_name: str, keys: Sequence[str], vectors_NxD: np.ndarra
 
 def _write_shard(folder: pathlib.Path, arrays: dict) -> pathlib.Path:
   """Writes one shard atomically; its name is derived from its checksum."""
-  folder.mkdir(parents=True, exist_ok=True)
   path = folder / f"shard-{str(arrays['checksum'])[:16]}.npz"
-  fd, tmp = tempfile.mkstemp(prefix=".shard-", suffix=".tmp", dir=folder)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, **arrays)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    with contextlib.suppress(FileNotFoundError):
-      os.unlink(tmp)
-    raise
+  with io.atomic_write(path, "wb") as f:
+    np.savez(f, **arrays)
   return path
 
 

@@ -32,7 +32,6 @@ import logging
 import os
 import pathlib
 import random
-import tempfile
 import threading
 import time
 import urllib.error
@@ -41,6 +40,8 @@ import urllib.request
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from rp_jax import io
 
 __all__ = ["ChatClient", "LLMError", "default_cache_dir"]
 
@@ -506,18 +507,9 @@ class ChatClient:
       "finish_reason": finish_reason,
     }
     data = json.dumps(entry, ensure_ascii=False, indent=1).encode("utf-8")
-    tmp = None
     try:
-      path.parent.mkdir(parents=True, exist_ok=True)
-      fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-      with os.fdopen(fd, "wb") as f:
+      with io.atomic_write(path, "wb") as f:
         f.write(data)
-      os.replace(tmp, path)
-      tmp = None
     except OSError as e:
       # Losing a reply we already paid for is worse than running without a cache.
       warnings.warn(f"could not write LLM cache file {path} ({e}); continuing", stacklevel=3)
-    finally:
-      if tmp is not None:
-        with contextlib.suppress(OSError):
-          os.unlink(tmp)
