@@ -1,12 +1,13 @@
 """Quickstart: the design-space sweep on the embedded synthetic history (no files needed).
 
 Command:  python -m launch.sweep --config=configs/quickstart.py --workdir=runs/quickstart
-Runtime:  about 1-2 minutes on a 2-core CPU (mostly XLA compilation; reruns reuse the cache).
+Runtime:  ~90 s on a 2-core CPU the first time, ~60 s once the XLA compile cache is warm.
 Expected: summary.md with the baselines and a Table-1-style grid (index, flat, emb_gnn K=1,2,
           text_gnn K=2, trainable depth 2) x (sim, mlp, graph) x 2 seeds in both settings, and
           figures/. On this synthetic world routers land between uniform random (~0.49) and the
-          per-query oracle (~0.74); training budgets are cut (fewer epochs and HAN steps, a
-          smaller history) so it finishes quickly — use configs/paper.py for the real study.
+          per-query oracle (~0.74); training budgets are cut (fewer epochs and HAN steps,
+          narrower router towers, a smaller history) so it finishes quickly — use
+          configs/paper.py for the real study.
 """
 
 from rp_jax import config as rp_config
@@ -30,7 +31,10 @@ def get_config(arg=None):
   c.seeds = 2
   c.grid = "auto"
   c.mlp.epochs = 10
+  c.mlp.hidden = 128
+  c.mlp.out = 64
   c.graph_router.epochs = 20
+  c.graph_router.hidden = 64
   c.trainable.steps = 30
   c.trainable.hidden = 64
   c.bootstrap = 500

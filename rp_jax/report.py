@@ -100,7 +100,7 @@ def cell_stats(frame: pd.DataFrame, results, config) -> pd.DataFrame:
 
 def _fmt(mean, lo=None, hi=None, paper=None) -> str:
   if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-    return "–"
+    return "–" if paper is None else f"– ({paper:.3f})"
   s = f"{mean:.3f}"
   if lo is not None and hi is not None and np.isfinite(lo):
     s += f" ± {(hi - lo) / 2:.3f}"
@@ -120,7 +120,7 @@ def _lookup(stats, setting, router, profile, graph, hops):
   return None if m.empty else m.iloc[0]
 
 
-def _table1(stats, setting, newllm=False) -> list[str]:
+def _table1(stats, setting, newllm=False, show_paper=True) -> list[str]:
   head = "| profile | hops | learn | " + " | ".join(ROUTER_LABEL[r] for r in ROUTER_COLS) + " |"
   if newllm:
     head = (
@@ -141,14 +141,15 @@ def _table1(stats, setting, newllm=False) -> list[str]:
         cells.append(_fmt(*(row[["mean", "ci_lo", "ci_hi"]] if row is not None else (None,))))
         cells.append("–" if row is None else f"{row['recall']:.3f}")
       else:
+        ref = paper[j] if show_paper else None
         args = (row["mean"], row["ci_lo"], row["ci_hi"]) if row is not None else (None,)
-        cells.append(_fmt(*args, paper=paper[j]) if row is not None else f"– ({paper[j]:.3f})")
+        cells.append(_fmt(*args, paper=ref) if row is not None else _fmt(None, paper=ref))
     if found:  # rows the config did not ask for are left out
       lines.append(f"| {label} | {hops} | {learn.upper()} | " + " | ".join(cells) + " |")
   return lines if len(lines) > 2 else []
 
 
-def _table2(stats, setting) -> list[str]:
+def _table2(stats, setting, show_paper=True) -> list[str]:
   lines = ["| config | nodes | Sim | MLP | Graph |", "|---|---|---|---|---|"]
   for (profile, graph), paper in PAPER_TABLE2.items():
     hops = 0 if profile == "flat" else 2
@@ -157,10 +158,11 @@ def _table2(stats, setting) -> list[str]:
     for j, r in enumerate(ROUTER_COLS):
       row = _lookup(stats, setting, r, profile, graph, hops)
       found |= row is not None
+      ref = paper[j] if show_paper else None
       cells.append(
-        _fmt(row["mean"], row["ci_lo"], row["ci_hi"], paper[j])
+        _fmt(row["mean"], row["ci_lo"], row["ci_hi"], ref)
         if row is not None
-        else f"– ({paper[j]:.3f})"
+        else _fmt(None, paper=ref)
       )
     if found:
       lines.append(f"| {label} | {FORM_LABEL[graph]} | " + " | ".join(cells) + " |")
@@ -296,6 +298,13 @@ def _claims(stats, results, config) -> list[str]:
 def write_summary(workdir, config, frame: pd.DataFrame, results, timings) -> None:
   """Writes ``summary.md`` (atomically)."""
   stats = cell_stats(frame, results, config)
+  # The paper's numbers belong beside results on the public RouteProfile data only.
+  show_paper = config.data.source == "routeprofile"
+  paper_note = (
+    "the paper's value in parentheses (one run per cell)."
+    if show_paper
+    else f"no paper values: the data ({config.data.source}) is not the paper's."
+  )
   lines = [
     f"# rp_jax sweep: {config.name}",
     "",
@@ -304,27 +313,32 @@ def write_summary(workdir, config, frame: pd.DataFrame, results, timings) -> Non
     f"seeds: {config.seeds}; routers: {', '.join(config.routers)}.",
     "",
     "Cells: ours = mean over seeds ± half-width of a 95% paired bootstrap interval over test rows "
-    f"({config.bootstrap} resamples); the paper's value in parentheses (one run per cell).",
+    f"({config.bootstrap} resamples); {paper_note}",
     "",
   ]
   for setting, res in results.items():
     lines += [f"## Setting: {setting}", "", "```", res.history.summary(), "```", ""]
     if not stats.empty and setting == "standard":
-      t1 = _table1(stats, setting)
+      t1 = _table1(stats, setting, show_paper=show_paper)
       if t1:
         lines += ["### Table 1 (graph T+Q+D)", "", *t1, ""]
-      t2 = _table2(stats, setting)
+      t2 = _table2(stats, setting, show_paper=show_paper)
       if t2:
         lines += ["### Table 2 (2 hops; node types added to family + model)", "", *t2, ""]
     if not stats.empty and setting == "newllm":
-      t1 = _table1(stats, setting, newllm=True)
+      t1 = _table1(stats, setting, newllm=True, show_paper=show_paper)
       if t1:
+        fig4 = (
+          "Paper's highlighted points (avg perf, cold start): "
+          + "; ".join(f"{r} + {p} {k} hops ≈ ({a}, {c})" for r, (p, k, a, c) in PAPER_FIG4.items())
+          + ". "
+          if show_paper
+          else ""
+        )
         lines += [
           "### New LLM (paper Fig. 4): avg performance and new-model recall",
           "",
-          "Paper's highlighted points (avg perf, cold start): "
-          + "; ".join(f"{r} + {p} {k} hops ≈ ({a}, {c})" for r, (p, k, a, c) in PAPER_FIG4.items())
-          + ". The paper does not define its cold-start score; ours is new-model recall.",
+          fig4 + "The paper does not define its cold-start score; ours is new-model recall.",
           "",
           *t1,
           "",

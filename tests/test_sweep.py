@@ -71,6 +71,10 @@ def test_outputs_columns_and_rows(first_run):
     assert (c <= b["oracle_query"] + 1e-6).all()
   summary = (workdir / "summary.md").read_text()
   assert "Table 1" in summary and "Baselines" in summary and "claims" in summary
+  # Synthetic data is not the paper's: no paper values beside our cells.
+  assert "no paper values" in summary
+  table1 = summary.split("### Table 1")[1].split("###")[0]
+  assert "(0." not in table1, table1
 
 
 def test_rerun_skips_every_stage_and_gives_identical_results(first_run):
