@@ -363,6 +363,7 @@ def write_figures(workdir, frame: pd.DataFrame, results) -> None:
 
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+  from matplotlib.ticker import MaxNLocator
 
   fig_dir = pathlib.Path(workdir) / "figures"
   fig_dir.mkdir(parents=True, exist_ok=True)
@@ -416,6 +417,7 @@ def write_figures(workdir, frame: pd.DataFrame, results) -> None:
           ax.axhline(d["avg_performance"].mean(), ls=ls, color="gray", label=prof)
       ax.set_title(f"{r} router ({setting})")
       ax.set_xlabel("hops K")
+      ax.xaxis.set_major_locator(MaxNLocator(integer=True))
       ax.grid(alpha=0.3)
     axes[0].set_ylabel("avg performance (mean ± sd over seeds)")
     axes[-1].legend(fontsize=7)
