@@ -10,18 +10,11 @@ import pytest
 
 from rp_jax import graphs as gr
 from rp_jax.data import make_history
+from rp_jax.data.synthetic import TINY_SIZES
 from rp_jax.types import TEST, TRAIN, History
 
 NAN = np.nan
-TINY = dict(
-  num_models=4,
-  num_candidates=3,
-  num_tasks=4,
-  num_unscored_tasks=0,
-  num_domains=2,
-  train_per_task=3,
-  test_per_task=2,
-)
+TINY = TINY_SIZES
 
 
 def hand_history() -> History:

@@ -12,6 +12,7 @@ import pytest
 
 from rp_jax import metrics as mt
 from rp_jax.data import load_generic, load_routeprofile, make_history
+from rp_jax.data.synthetic import TINY_SIZES
 from rp_jax.routers.baselines import baselines
 from rp_jax.types import TEST, TRAIN, History
 
@@ -472,15 +473,7 @@ def test_synthetic_default_history():
 
 
 def test_synthetic_tiny_validates_both_settings():
-  kw = dict(
-    num_models=4,
-    num_candidates=3,
-    num_tasks=4,
-    num_unscored_tasks=0,
-    num_domains=2,
-    train_per_task=3,
-    test_per_task=2,
-  )
+  kw = TINY_SIZES
   hs = make_history(seed=0, **kw)
   hn = make_history(seed=0, setting="newllm", **kw)
   for h in (hs, hn):

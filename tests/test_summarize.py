@@ -6,22 +6,13 @@ from llm_server import FakeLLMServer, reply_for
 
 from rp_jax import graphs
 from rp_jax.data import make_history
+from rp_jax.data.synthetic import TINY_SIZES
 from rp_jax.profiles import text_gnn
 from rp_jax.text import make_encoder
 from rp_jax.text.llm import LLMError
 from rp_jax.text.summarize import NodeFacts, build_prompt, make_summarizer, template_summary
 
-TINY = dict(
-  num_models=4,
-  num_candidates=3,
-  num_tasks=4,
-  num_unscored_tasks=0,
-  num_domains=2,
-  num_routing_tasks=2,
-  num_graph_only_tasks=1,
-  train_per_task=4,
-  test_per_task=2,
-)
+TINY = {**TINY_SIZES, "num_routing_tasks": 2, "num_graph_only_tasks": 1, "train_per_task": 4}
 
 
 @pytest.fixture(scope="module")

@@ -81,6 +81,17 @@ from rp_jax.types import TEST, TRAIN, History
 
 SETTINGS = ("standard", "newllm")
 
+# A small world for tests and examples (builds in milliseconds): make_history(**TINY_SIZES).
+TINY_SIZES = dict(
+  num_models=4,
+  num_candidates=3,
+  num_tasks=4,
+  num_unscored_tasks=0,
+  num_domains=2,
+  train_per_task=3,
+  test_per_task=2,
+)
+
 # (display name, word list) per latent skill; the first `latent_dim` are used. No word is shared
 # between two skills or with the filler, so a word says which skill it came from.
 SKILLS: tuple[tuple[str, tuple[str, ...]], ...] = (
