@@ -1,7 +1,8 @@
 """Paper Fig. 4: the Table 1 profiles in the new-LLM setting (mistral-small held out of training).
 
 Command:  python -m launch.sweep --config=configs/newllm.py --workdir=runs/newllm
-Runtime:  a few minutes on a 2-core CPU (5 seeds).
+Runtime:  ~65 min on a 2-core CPU (as configs/table1.py: HAN grid, 70 cells per router);
+          minutes on one GPU.
 Expected: summary.md "New LLM" table (avg performance and new-model recall per cell) and
           figures/coldstart_newllm.png; flat profiles near 0 cold start.
 """

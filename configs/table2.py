@@ -1,7 +1,8 @@
 """Paper Table 2: {flat, text_gnn K=2, emb_gnn K=2} x {T+Q+D, T+Q, T+D, Q, T} x three routers.
 
 Command:  python -m launch.sweep --config=configs/table2.py --workdir=runs/table2
-Runtime:  a few minutes on a 2-core CPU (5 seeds; embeddings cached after the first run).
+Runtime:  ~50 min on a 2-core CPU (MLP 9.2 s and Graph 29.5 s per cell x 75 cells, measured in
+          the paper run); minutes on one GPU.
 Expected: summary.md "Table 2" with 15 rows x {Sim, MLP, Graph} beside the paper's values, and
           the query-vs-domain claim (T+Q vs T+D) checked with a paired bootstrap.
 """
