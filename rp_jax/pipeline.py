@@ -27,8 +27,10 @@ def make_embed(config):
   opts = {}
   if config.encoder == "hashing":
     opts["dim"] = int(config.encoder_dim)
-  elif config.encoder == "minilm" and config.model_dir:
-    opts["model_dir"] = config.model_dir
+  elif config.encoder == "minilm":
+    opts["long_texts"] = config.minilm_long_texts
+    if config.model_dir:
+      opts["model_dir"] = config.model_dir
   enc = make_encoder(config.encoder, **opts)
   cache = config.cache_dir or None
   return enc, lambda texts: encode_cached(enc, list(texts), cache_dir=cache)

