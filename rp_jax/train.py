@@ -70,6 +70,18 @@ class TrainConfig:
     if self.clip_norm < 0:
       raise ValueError(f"TrainConfig.clip_norm must be >= 0; got {self.clip_norm}")
 
+  @classmethod
+  def for_router(cls, router_config, num_batches: int) -> TrainConfig:
+    """The loop settings a router config carries (``epochs``, ``clip_norm``, ``cosine_alpha``,
+    ``skip_empty``), with the router's number of batches per epoch."""
+    return cls(
+      epochs=router_config.epochs,
+      num_batches=num_batches,
+      clip_norm=router_config.clip_norm,
+      cosine_alpha=router_config.cosine_alpha,
+      skip_empty=router_config.skip_empty,
+    )
+
   @property
   def total_steps(self) -> int:
     return self.epochs * self.num_batches

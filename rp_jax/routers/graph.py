@@ -332,11 +332,5 @@ def make_pieces(config: GraphConfig, data: RouterData) -> tuple[tr.Pieces, tr.Tr
     logits_QxA = apply(params, queries, node_mask, profile_AxD, all_A)[start : start + num_test]
     return jnp.argmax(logits_QxA, axis=-1).astype(jnp.int32)
 
-  loop = tr.TrainConfig(
-    epochs=config.epochs,
-    num_batches=num_batches,
-    clip_norm=config.clip_norm,
-    cosine_alpha=config.cosine_alpha,
-    skip_empty=config.skip_empty,
-  )
+  loop = tr.TrainConfig.for_router(config, num_batches)
   return tr.Pieces(init, split, batches, loss, validate, route), loop

@@ -259,11 +259,5 @@ def make_pieces(config: MLPConfig, data: RouterData) -> tuple[tr.Pieces, tr.Trai
     del sp
     return jnp.argmax(scores(params, data.test_q_QxD, profile_AxD), axis=-1).astype(jnp.int32)
 
-  loop = tr.TrainConfig(
-    epochs=config.epochs,
-    num_batches=num_batches,
-    clip_norm=config.clip_norm,
-    cosine_alpha=config.cosine_alpha,
-    skip_empty=config.skip_empty,
-  )
+  loop = tr.TrainConfig.for_router(config, num_batches)
   return tr.Pieces(init, split, batches, loss, validate, route), loop
