@@ -45,7 +45,7 @@ def _read_queries(path: str) -> list[str]:
 def main(argv):
   del argv
   c = _CONFIG.value
-  runtime.enable_compilation_cache(c.cache_dir or None)
+  runtime.configure(c)
   folder = pathlib.Path(_WORKDIR.value)
   if _FIT.value:
     history = load_history(c.data, c.settings[0])

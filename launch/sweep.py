@@ -15,7 +15,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
   del argv
-  runtime.enable_compilation_cache(_CONFIG.value.cache_dir or None)
+  runtime.configure(_CONFIG.value)
   sweep.run(_CONFIG.value, _WORKDIR.value)
 
 

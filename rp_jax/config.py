@@ -131,6 +131,9 @@ def base_config() -> ml_collections.ConfigDict:
   # sentence-transformers; long profile documents then lose all but their first lines)
   c.minilm_long_texts = "chunk"
   c.cache_dir = ""  # default $RP_JAX_CACHE or ~/.cache/rp_jax
+  # Deterministic GPU kernels (XLA_FLAGS --xla_gpu_deterministic_ops): the same config and seed
+  # give the same numbers on a GPU too, at some speed cost. CPU runs are deterministic anyway.
+  c.deterministic = True
   c.summarizer = "template"  # template | openai
   c.llm = ml_collections.ConfigDict()
   c.llm.base_url = ""

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from rp_jax import io, metrics
+from rp_jax import io, metrics, runtime
 
 ROUTER_COLS = ("sim", "mlp", "graph")
 ROUTER_LABEL = {"sim": "Sim", "mlp": "MLP", "graph": "Graph"}
@@ -311,6 +311,8 @@ def write_summary(workdir, config, frame: pd.DataFrame, results, timings) -> Non
     f"Data: {config.data.source} ({config.data.data_dir or 'embedded'}); settings: "
     f"{', '.join(config.settings)}; encoder: {config.encoder}; summariser: {config.summarizer}; "
     f"seeds: {config.seeds}; routers: {', '.join(config.routers)}.",
+    "",
+    f"Ran on {runtime.describe()}.",
     "",
     "Cells: ours = mean over seeds ± half-width of a 95% paired bootstrap interval over test rows "
     f"({config.bootstrap} resamples); {paper_note}",

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import os
 import pathlib
+import warnings
 
 import jax
+
+# XLA's switch for run-to-run deterministic GPU kernels: scatter-adds (the backward pass of every
+# gather) become sorted prefix scans instead of atomics, and autotuning stops choosing kernels by
+# timing. CPU builds accept the flag and ignore it (the CPU backend is deterministic already).
+DETERMINISTIC_FLAG = "--xla_gpu_deterministic_ops"
 
 
 def enable_compilation_cache(cache_dir: str | None = None) -> str:
@@ -21,3 +27,68 @@ def enable_compilation_cache(cache_dir: str | None = None) -> str:
   jax.config.update("jax_compilation_cache_dir", path)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
   return path
+
+
+def _backends_initialized() -> bool:
+  try:
+    from jax._src import xla_bridge
+
+    return bool(xla_bridge.backends_are_initialized())
+  except (ImportError, AttributeError):  # private API moved: assume the worst, say so below
+    return True
+
+
+def request_deterministic_ops(enabled: bool = True) -> str:
+  """Asks XLA for deterministic GPU kernels by adding ``--xla_gpu_deterministic_ops`` to XLA_FLAGS.
+
+  Why: on a GPU, scatter-adds (every gather's gradient: the graph router's and the HAN's message
+  passing) accumulate with atomics in whatever order threads finish, so two runs of the same
+  config and seed differ (measured on one H200: two runs of ``configs/paper.py`` gave
+  different numbers in 119 of 130 Graph-router cells, up to 0.11 in one seed's performance).
+  The flag trades some GPU speed for bit-identical reruns; CPU runs are deterministic with or
+  without it.
+
+  XLA reads XLA_FLAGS once, when JAX first starts a backend (the first array operation or
+  ``jax.devices()``), so call this before that. A value for the flag already in XLA_FLAGS is the
+  user's choice and is kept.
+
+  Args:
+    enabled: False leaves XLA_FLAGS alone (the launchers' ``deterministic=False``).
+
+  Returns:
+    "on", "off" (not requested), "user" (XLA_FLAGS already set the flag) or "too-late" (backends
+    already started without it; a warning says so).
+  """
+  flags = os.environ.get("XLA_FLAGS", "")
+  if DETERMINISTIC_FLAG in flags:
+    return "user"
+  if not enabled:
+    return "off"
+  if _backends_initialized():
+    warnings.warn(
+      "deterministic GPU ops requested after JAX started its backends; XLA_FLAGS is read only "
+      "at start-up, so this process keeps XLA's default (GPU runs may differ run to run). Call "
+      "rp_jax.runtime.request_deterministic_ops() before the first JAX operation.",
+      RuntimeWarning,
+      stacklevel=2,
+    )
+    return "too-late"
+  os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_FLAG}=true".strip()
+  return "on"
+
+
+def configure(config) -> None:
+  """The launchers' process set-up from a config: deterministic kernels, compilation cache."""
+  request_deterministic_ops(bool(config.get("deterministic", True)))
+  enable_compilation_cache(config.get("cache_dir") or None)
+
+
+def describe() -> str:
+  """One line naming the backend, its devices and the determinism setting (for run records)."""
+  devs = jax.devices()
+  kinds = sorted({getattr(d, "device_kind", d.platform) for d in devs})
+  flags = os.environ.get("XLA_FLAGS", "")
+  det = "on" if f"{DETERMINISTIC_FLAG}=true" in flags else "off"
+  if jax.default_backend() == "cpu":
+    det += " (CPU: deterministic anyway)"
+  return f"{jax.default_backend()}: {len(devs)} x {', '.join(kinds)}; deterministic GPU ops: {det}"

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 import rp_jax
-from rp_jax import io, metrics
+from rp_jax import io, metrics, runtime
 from rp_jax.config import ProfileSpec, profile_specs, validate_config
 from rp_jax.data import load_history
 from rp_jax.routers.baselines import baselines as make_baselines
@@ -168,6 +168,8 @@ def run(config, workdir: str | os.PathLike, log: Callable[[str], None] = print) 
       "rp_jax_version": rp_jax.__version__,
       "jax_version": jax.__version__,
       "devices": [str(d) for d in jax.devices()],
+      "runtime": runtime.describe(),
+      "xla_flags": os.environ.get("XLA_FLAGS", ""),
     },
   )
   stages = Stages(workdir, fingerprint, log)

@@ -1,5 +1,6 @@
 """End-to-end sweep on configs/test.py: outputs, determinism, resume, sharding, the launcher."""
 
+import json
 import os
 import pathlib
 import signal
@@ -137,6 +138,11 @@ def test_launcher_killed_midway_then_resumed(first_run, tmp_path):
   log = done.stdout + done.stderr
   assert "stage standard-profiles: done in an earlier run" in log
   assert "stage standard-router-sim: done in an earlier run" in log
+  # The launcher asked XLA for deterministic GPU ops before JAX started (a no-op on CPU).
+  record = json.loads((workdir / "config.json").read_text())
+  assert "--xla_gpu_deterministic_ops=true" in record["xla_flags"]
+  assert record["runtime"].startswith("cpu: ")
+  assert f"Ran on {record['runtime']}." in (workdir / "summary.md").read_text()
   # Same numbers as the in-process run of both settings, restricted to the standard setting.
   ref = pd.read_csv(first_run[0] / "results.csv", keep_default_na=False)
   got = pd.read_csv(workdir / "results.csv", keep_default_na=False)
