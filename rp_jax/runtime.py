@@ -29,6 +29,16 @@ def enable_compilation_cache(cache_dir: str | None = None) -> str:
   return path
 
 
+def _flag_value(flags: str) -> bool | None:
+  """The deterministic flag's value in an XLA_FLAGS string (a bare flag means true); None: absent."""
+  value = None
+  for tok in flags.split():
+    name, _, v = tok.partition("=")
+    if name == DETERMINISTIC_FLAG:
+      value = v.lower() not in ("false", "0")
+  return value
+
+
 def _backends_initialized() -> bool:
   try:
     from jax._src import xla_bridge
@@ -60,7 +70,7 @@ def request_deterministic_ops(enabled: bool = True) -> str:
     already started without it; a warning says so).
   """
   flags = os.environ.get("XLA_FLAGS", "")
-  if DETERMINISTIC_FLAG in flags:
+  if _flag_value(flags) is not None:
     return "user"
   if not enabled:
     return "off"
@@ -87,8 +97,7 @@ def describe() -> str:
   """One line naming the backend, its devices and the determinism setting (for run records)."""
   devs = jax.devices()
   kinds = sorted({getattr(d, "device_kind", d.platform) for d in devs})
-  flags = os.environ.get("XLA_FLAGS", "")
-  det = "on" if f"{DETERMINISTIC_FLAG}=true" in flags else "off"
+  det = "on" if _flag_value(os.environ.get("XLA_FLAGS", "")) else "off"
   if jax.default_backend() == "cpu":
     det += " (CPU: deterministic anyway)"
   return f"{jax.default_backend()}: {len(devs)} x {', '.join(kinds)}; deterministic GPU ops: {det}"
