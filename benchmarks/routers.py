@@ -3,7 +3,7 @@
 Part 1, speed (MLPRouter, SPEC §5): S profiles x R seeds trained on the public RouteProfile data
 (standard setting, hashing query embeddings, S random index profiles) in one compiled
 ``train_grid`` call, and, in the same run, the same S x R trainings one by one through the jitted
-single-cell function (``api.train_cell``) in a Python loop. Prints compile and run wall times of
+single-cell function (``grid.train_cell``) in a Python loop. Prints compile and run wall times of
 both, the ratio loop / vmapped, and seconds per MLP cell; then seconds per GraphRouter cell (one
 cell, and the same grid of cells vmapped when ``--graph_grid``).
 
@@ -57,7 +57,7 @@ sys.path.insert(0, str(REPO))
 from rp_jax import metrics  # noqa: E402
 from rp_jax.data.routeprofile import load_routeprofile  # noqa: E402
 from rp_jax.profiles.index import index_profiles  # noqa: E402
-from rp_jax.routers import api  # noqa: E402
+from rp_jax.routers import grid, registry  # noqa: E402
 from rp_jax.routers.data import make_router_data  # noqa: E402
 from rp_jax.text import make_encoder  # noqa: E402
 
@@ -86,7 +86,12 @@ def speed(data, history, args, out: dict) -> None:
   keys = jax.random.split(jax.random.key(1), S)
   prof_SxMxD = np.asarray(jax.vmap(lambda k: index_profiles(k, history.num_models, 768))(keys))
   prof_SxAxD = prof_SxMxD[:, data.candidates_A]
-  grid_kw = {"per_seed": False, "chunk_size": args.chunk_size, "return_params": False}
+  grid_kw = {
+    "per_seed": False,
+    "chunk_size": args.chunk_size,
+    "return_state": False,
+    "sequential": False,
+  }
   if not args.skip_mlp:
     speed_mlp(data, prof_SxAxD, args, out)
   speed_graph(data, prof_SxAxD, args, out, grid_kw)
@@ -95,34 +100,39 @@ def speed(data, history, args, out: dict) -> None:
 def speed_mlp(data, prof_SxAxD, args, out: dict) -> None:
   """MLPRouter: one vmapped S x R call vs the same cells one by one."""
   S, R = args.profiles, args.seeds
-  cfg = api.resolve_config(api.make_config("mlp", epochs=args.epochs), data)
-  hp = api._hparams("mlp", None)
+  cfg = grid.resolve_config("mlp", registry.make_config("mlp", epochs=args.epochs), data)
+  hp = registry.hparams("mlp")
   print(
     f"MLPRouter: {S} profiles x {R} seeds, {cfg.epochs} epochs, {cfg.queries_per_batch} queries "
     f"per batch ({data.num_train} training queries, {len(data.pairs_Px3)} pairs)"
   )
 
   # Vmapped grid: compile (lower + compile) apart from the run.
-  grid_args = (cfg, data, prof_SxAxD, api._keys(range(R)), hp)
-  grid_kw = {"per_seed": False, "chunk_size": args.chunk_size, "return_params": False}
-  lowered, t_lower = timed(api._trained_grid.lower, *grid_args, **grid_kw)
+  grid_args = ("mlp", cfg, data, prof_SxAxD, grid.seed_keys(range(R)), hp)
+  grid_kw = {
+    "per_seed": False,
+    "chunk_size": args.chunk_size,
+    "return_state": False,
+    "sequential": False,
+  }
+  lowered, t_lower = timed(grid._trained_grid.lower, *grid_args, **grid_kw)
   compiled, t_comp = timed(lowered.compile)
-  res, t_grid = timed(compiled, *grid_args[1:])
-  res2, t_grid2 = timed(compiled, *grid_args[1:])
+  res, t_grid = timed(compiled, *grid_args[2:])
+  res2, t_grid2 = timed(compiled, *grid_args[2:])
   del res2
   print(f"  vmapped: compile {t_lower + t_comp:.1f} s; run {t_grid:.2f} s, again {t_grid2:.2f} s")
   out["mlp_grid_compile_s"] = t_lower + t_comp
   out["mlp_grid_run_s"] = min(t_grid, t_grid2)
 
   # Loop: the jitted single-cell function, compiled once, called S x R times.
-  cell_args = lambda s, r: (cfg, data, prof_SxAxD[s], jax.random.key(r), hp)
-  lowered, t_lower = timed(api._cell.lower, *cell_args(0, 0), return_params=False)
+  cell_args = lambda s, r: ("mlp", cfg, data, prof_SxAxD[s], jax.random.key(r), hp)
+  lowered, t_lower = timed(grid._cell.lower, *cell_args(0, 0), return_state=False)
   compiled1, t_comp = timed(lowered.compile)
   t0 = time.perf_counter()
   loop_choices = np.zeros((S, R, data.num_test), np.int32)
   for s in range(S):
     for r in range(R):
-      o = block(compiled1(*cell_args(s, r)[1:]))
+      o = block(compiled1(*cell_args(s, r)[2:]))
       loop_choices[s, r] = np.asarray(o["choices"])
   t_loop = time.perf_counter() - t0
   same = float((loop_choices == np.asarray(res["choices"])).mean())
@@ -142,9 +152,9 @@ def speed_mlp(data, prof_SxAxD, args, out: dict) -> None:
   )
   if args.sequential:
     seq_kw = {**grid_kw, "sequential": True}
-    lowered, t_lower = timed(api._trained_grid.lower, *grid_args, **seq_kw)
+    lowered, t_lower = timed(grid._trained_grid.lower, *grid_args, **seq_kw)
     compiled, t_comp = timed(lowered.compile)
-    res_seq, t_seq = timed(compiled, *grid_args[1:])
+    res_seq, t_seq = timed(compiled, *grid_args[2:])
     same = float((np.asarray(res_seq["choices"]) == loop_choices).mean())
     print(
       f"  sequential (one call, no vmap): compile {t_lower + t_comp:.1f} s; run {t_seq:.2f} s "
@@ -156,13 +166,17 @@ def speed_mlp(data, prof_SxAxD, args, out: dict) -> None:
 def speed_graph(data, prof_SxAxD, args, out: dict, grid_kw: dict) -> None:
   """GraphRouter: seconds per cell (one call), and optionally a vmapped S x R grid."""
   S, R = args.profiles, args.seeds
-  gcfg = api.make_config("graph", epochs=args.graph_epochs, full_graph=args.full_graph)
-  ghp = api._hparams("graph", None)
-  cell_args = (gcfg, data, prof_SxAxD[0], jax.random.key(0), ghp)
-  lowered, t_lower = timed(api._cell.lower, *cell_args, return_params=False)
+  gcfg = grid.resolve_config(
+    "graph",
+    registry.make_config("graph", epochs=args.graph_epochs, full_graph=args.full_graph),
+    data,
+  )
+  ghp = registry.hparams("graph")
+  cell_args = ("graph", gcfg, data, prof_SxAxD[0], jax.random.key(0), ghp)
+  lowered, t_lower = timed(grid._cell.lower, *cell_args, return_state=False)
   compiled, t_comp = timed(lowered.compile)
-  _, t_g1 = timed(compiled, *cell_args[1:])
-  _, t_g2 = timed(compiled, *cell_args[1:])
+  _, t_g1 = timed(compiled, *cell_args[2:])
+  _, t_g2 = timed(compiled, *cell_args[2:])
   t_g = min(t_g1, t_g2)
   print(
     f"GraphRouter ({gcfg.epochs} epochs, {'full graph' if gcfg.full_graph else 'subgraph'} "
@@ -170,10 +184,10 @@ def speed_graph(data, prof_SxAxD, args, out: dict, grid_kw: dict) -> None:
   )
   out.update(graph_cell_compile_s=t_lower + t_comp, graph_s_per_cell=t_g)
   if args.graph_grid:
-    g_args = (gcfg, data, prof_SxAxD, api._keys(range(R)), ghp)
-    lowered, t_lower = timed(api._trained_grid.lower, *g_args, **grid_kw)
+    g_args = ("graph", gcfg, data, prof_SxAxD, grid.seed_keys(range(R)), ghp)
+    lowered, t_lower = timed(grid._trained_grid.lower, *g_args, **grid_kw)
     compiled, t_comp = timed(lowered.compile)
-    _, t_gg = timed(compiled, *g_args[1:])
+    _, t_gg = timed(compiled, *g_args[2:])
     print(
       f"  graph grid {S} x {R}: compile {t_lower + t_comp:.1f} s; run {t_gg:.2f} s "
       f"({t_gg / (S * R):.3f} s per cell)"
@@ -197,9 +211,9 @@ def check(data, history, args, out: dict) -> None:
   evaluate = jax.jit(jax.vmap(metrics.evaluate, (0, None)))
   for router in ("sim", "mlp", "graph"):
     epochs = {"mlp": args.epochs, "graph": args.graph_epochs}.get(router)
-    cfg = None if router == "sim" else api.make_config(router, epochs=epochs)
+    cfg = None if router == "sim" else registry.make_config(router, epochs=epochs)
     t = time.perf_counter()
-    res = api.train_grid(router, cfg, data, prof, seeds)
+    res = grid.train_grid(router, cfg, data, prof, seeds)
     dt = time.perf_counter() - t
     S, R, Q = res.choices_SxRxQ.shape
     sel = metrics.one_hot(jnp.asarray(res.choices_SxRxQ.reshape(S * R, Q)), test.num_candidates)

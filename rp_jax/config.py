@@ -1,7 +1,18 @@
-"""Default sweep configuration and the profile grids of the paper (SPEC §4).
+"""The one config schema: defaults, checks, and the dataclasses built from a ConfigDict.
 
 Config files under ``configs/`` start from ``base_config()`` and set the grid; every key a sweep
-reads is declared here, so ``--config.x=y`` overrides are checked (configs are locked).
+reads is declared here, so ``--config.x=y`` overrides are checked (configs are locked). Router and
+trainable-profile sections are generated from their dataclasses, so every field is settable and
+the names match one to one:
+
+  c.<router>.<field>        a field of the family's static config (``registry.family(r).config_cls``)
+                            except ``val_fraction`` (one validation split for every router:
+                            ``c.val_fraction``)
+  c.<router>.<hparam>       a traced hyperparameter (``registry.family(r).hparams``)
+  c.trainable.<field>       a field of ``TrainableConfig``
+
+``router_settings(c, r)`` and ``trainable_settings(c)`` build the dataclasses; ``validate_config``
+builds them all once, so a bad value fails before any work starts, naming its key.
 
 Profile entries are strings ``profile[:graph[:hops[:norm]]]``:
 
@@ -20,9 +31,13 @@ import os
 import ml_collections
 
 from rp_jax.graphs import FORMS, NORMS
+from rp_jax.profiles.trainable import TrainableConfig
+from rp_jax.routers import registry
 
 PROFILES = ("index", "flat", "emb_gnn", "text_gnn", "trainable")
-ROUTERS = ("sim", "mlp", "graph")
+ROUTERS = registry.ROUTERS
+# Static-config fields that are not per-router config keys (set from elsewhere in the config).
+_SHARED_FIELDS = {"val_fraction"}
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -154,34 +169,14 @@ def base_config() -> ml_collections.ConfigDict:
   # The reference drops a model's own features at odd hop counts; True keeps them (self-loop).
   c.emb_gnn.self_loop = False
   c.emb_gnn.l2_normalize = True
-  c.trainable = ml_collections.ConfigDict()
-  c.trainable.steps = 100
-  c.trainable.hidden = 256
-  c.trainable.heads = 4
-  c.trainable.lr = 1e-4
-  c.trainable.weight_decay = 1e-4
-  c.trainable.mask_rate = 0.3
+  c.trainable = dataclass_section(TrainableConfig)
   # -- routers ------------------------------------------------------------------------------------
   c.routers = ROUTERS
   c.seeds = 5
-  c.mlp = ml_collections.ConfigDict()
-  c.mlp.epochs = 20
-  c.mlp.batch_size = 32
-  c.mlp.hidden = 512
-  c.mlp.out = 256
-  c.mlp.dropout = 0.1
-  c.mlp.lr = 1e-4
-  c.mlp.weight_decay = 1e-4
-  c.mlp.margin = 0.2
-  c.mlp.batching = "query"  # query (one query-tower pass per query) | pairs (the reference's)
-  c.graph_router = ml_collections.ConfigDict()
-  c.graph_router.epochs = 100
-  c.graph_router.batch_size = 32
-  c.graph_router.hidden = 256
-  c.graph_router.heads = 4
-  c.graph_router.dropout = 0.1
-  c.graph_router.lr = 1e-4
-  c.graph_router.transductive = False
+  for r in ROUTERS:
+    c[r] = router_section(r)
+  # Fraction of the training queries each router holds out for model selection (one split per
+  # seed, shared by every router).
   c.val_fraction = 0.1
   # -- evaluation and outputs ---------------------------------------------------------------------
   c.baselines = True
@@ -195,6 +190,46 @@ def base_config() -> ml_collections.ConfigDict:
   c.grid = "vmap"
   c.figures = True
   return c
+
+
+def dataclass_section(cls, skip=(), extra=None) -> ml_collections.ConfigDict:
+  """A config section holding every init field of a dataclass at its default (plus ``extra``)."""
+  sec = ml_collections.ConfigDict()
+  for f in dataclasses.fields(cls):
+    if f.init and f.name not in skip:
+      sec[f.name] = f.default
+  for k, v in (extra or {}).items():
+    sec[k] = v
+  return sec
+
+
+def router_section(router: str) -> ml_collections.ConfigDict:
+  """``c.<router>``: the family's static-config fields and traced hyperparameters."""
+  fam = registry.family(router)
+  return dataclass_section(fam.config_cls, skip=_SHARED_FIELDS, extra=fam.hparams)
+
+
+def _build(cls, section, where: str, **shared):
+  kw = {f.name: section[f.name] for f in dataclasses.fields(cls) if f.init and f.name in section}
+  kw.update({k: v for k, v in shared.items() if k in {f.name for f in dataclasses.fields(cls)}})
+  try:
+    return cls(**kw)
+  except (TypeError, ValueError) as e:
+    raise ValueError(f"config.{where}: {e}") from None
+
+
+def router_settings(c: ml_collections.ConfigDict, router: str) -> tuple[object, dict[str, float]]:
+  """(static config, traced hyperparameters) of a router from config section ``c.<router>``."""
+  fam = registry.family(router)
+  sec = c[router]
+  static = _build(fam.config_cls, sec, router, val_fraction=float(c.val_fraction))
+  hp = {k: float(sec[k]) for k in fam.hparams}
+  return static, hp
+
+
+def trainable_settings(c: ml_collections.ConfigDict) -> TrainableConfig:
+  """The trainable (HAN) profile settings from ``c.trainable``."""
+  return _build(TrainableConfig, c.trainable, "trainable")
 
 
 def profile_specs(c: ml_collections.ConfigDict, setting: str) -> list[ProfileSpec]:
@@ -241,6 +276,9 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
   for r in c.routers:
     if r not in ROUTERS:
       raise ValueError(f"unknown router {r!r}; expected some of {ROUTERS}")
+  for r in ROUTERS:
+    router_settings(c, r)
+  trainable_settings(c)
   for s in c.settings:
     if s not in ("standard", "newllm"):
       raise ValueError(f"unknown setting {s!r}; expected 'standard' or 'newllm'")

@@ -1,15 +1,20 @@
 """Train one router for deployment, save it, route new queries, add a new LLM without retraining.
 
-A ``RouterBundle`` is everything needed to route a query: the router's static config and trained
-parameters, the candidates' profiles, the encoder that embeds queries, and (graph router) the
-training queries the model nodes attend over. It is saved as ``bundle.json`` (metadata) plus
-``arrays.npz`` (parameters flattened by path, profiles) — no pickles.
+A ``RouterBundle`` is everything needed to route a query: the router family, its static config,
+its traced hyperparameters and its trained *state* (``rp_jax.routers.base``: the parameters, and
+e.g. the graph router's query nodes), the candidates' profiles, and the encoder that embeds
+queries. Routing calls the family's ``score`` through ``rp_jax.routers.grid.route`` — the very
+function the sweep evaluates test rows with — so the deployed router is the evaluated one. It is
+saved as ``bundle.json`` (metadata) plus ``arrays.npz`` (state flattened by path, profiles): no
+pickles.
 
-Adding a new LLM: the sim, mlp and graph routers score a candidate through its profile only, so a
-new model joins a trained router by appending its profile row (``add_candidate``). The profile
-must come from the same profile function as the others, e.g. the emb_gnn profile of the model
-computed on a graph that includes its family, text and benchmark scores
-(``profile_for_models``) — the paper's cold-start use of profiles.
+Adding a new LLM: the routers score a candidate through its profile only, so a new model joins a
+trained router by appending its profile row (``add_candidate``). The profile must come from the
+same profile function as the others, e.g. the emb_gnn profile of the model computed on a graph
+that includes its family, text and benchmark scores (``profile_for_models``) — the paper's
+cold-start use of profiles.
+
+``run(config, workdir, ...)`` is the ``launch.route`` command: fit, add models, route JSONL.
 """
 
 from __future__ import annotations
@@ -17,77 +22,90 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import IO
 
 import jax
 import numpy as np
 from flax import traverse_util
 
-from rp_jax import io
+from rp_jax import config as cfg_lib
+from rp_jax import io, stages
 from rp_jax.config import ProfileSpec, parse_profile
-from rp_jax.types import History
+from rp_jax.data import load_history
+from rp_jax.routers import grid, registry
+from rp_jax.routers.data import make_router_data
+from rp_jax.types import DataError, History
 
 
 @dataclasses.dataclass
 class RouterBundle:
-  """A trained router ready to route (see module docstring)."""
+  """A trained router ready to route (see module docstring).
+
+  Attributes:
+    router: registry name of the family.
+    router_config: its static config as a dict (``registry.make_config(router, **it)``).
+    hparams: the traced hyperparameters it was trained with (scoring may read them).
+    state: the family's state (nested dict of arrays); empty for training-free routers.
+    profile_AxD: candidate profiles, in ``candidate_names`` order.
+    candidate_names: [A] names.
+    encoder: how queries are embedded (``encoder``, ``name``, ``dim``, ...).
+    profile_id: the profile spec the candidates' profiles come from.
+    info: provenance (setting, data source, seed, best epoch).
+  """
 
   router: str
   router_config: dict
-  params: dict | None
+  hparams: dict
+  state: dict
   profile_AxD: np.ndarray
   candidate_names: list[str]
   encoder: dict
   profile_id: str
-  graph_q_NxD: np.ndarray | None = None
   info: dict = dataclasses.field(default_factory=dict)
 
   def static_config(self):
-    from rp_jax.routers import api
-
-    kw = {k: v for k, v in self.router_config.items() if k != "name"}
-    return api.make_config(self.router, **kw)
+    return registry.make_config(self.router, **self.router_config)
 
 
 def profile_for_models(
   config, history: History, spec: ProfileSpec, embed, seed: int = 0
 ) -> np.ndarray:
   """[M, D] profile of every pool model under one spec (seed picks the trainable HAN)."""
-  from rp_jax import pipeline
-
   cfg = config.copy_and_resolve_references()
   with cfg.unlocked():
     cfg.seeds = seed + 1
-  pset, _, _ = pipeline.setting_profiles(cfg, history, [spec], embed, lambda s: None)
+  pset = stages.profiles(cfg, history, [spec], embed, lambda s: None)
   return pset.profile_SxRxMxD[0, seed]
 
 
 def fit(
   config, history: History, profile: str, router: str, seed: int = 0, log=print
 ) -> RouterBundle:
-  """Builds one profile, trains one router on it (one seed) and returns the bundle."""
-  from rp_jax import pipeline
-  from rp_jax.routers import api
+  """Builds one profile, trains one router on it (one seed) and returns the bundle.
 
+  The router is trained exactly as one cell of the sweep (``grid.train_cell``: same config,
+  hyperparameters, validation split and epoch selection), and the bundle keeps that cell's state.
+  """
   spec = parse_profile(profile, config.emb_gnn.norm, config.emb_gnn.self_loop)
-  enc, embed = pipeline.make_embed(config)
+  enc, embed = stages.make_embed(config)
   prof_MxD = profile_for_models(config, history, spec, embed, seed)
   query_emb = np.asarray(embed(history.query_texts), np.float32)
-  data = api.make_router_data(history, query_emb)
-  static, hp = api.configs_from_sweep(router, config)
+  data = make_router_data(history, query_emb)
+  static, hp = cfg_lib.router_settings(config, router)
+  static = grid.resolve_config(router, static, data)
   prof_AxD = prof_MxD[history.candidates]
-  out = api.train_cell(
-    router, static, data, prof_AxD, seed, hp or None, return_params=router != "sim"
-  )
-  params = None
-  if router != "sim":
-    params = jax.tree.map(np.asarray, out["params"])
-    static = api.resolve_config(static, data)
-    log(f"trained {router} on {spec.id}: best epoch {int(out['best_epoch'])}")
-  cfg_dict = {} if router == "sim" else dataclasses.asdict(static)
+  out = grid.train_cell(router, static, data, prof_AxD, seed, hp, return_state=True)
+  info = {"setting": history.setting, "source": history.source, "seed": seed}
+  if registry.family(router).trainable:
+    info["best_epoch"] = int(out["best_epoch"])
+    log(f"trained {router} on {spec.id}: best epoch {info['best_epoch']}")
   return RouterBundle(
     router=router,
-    router_config=cfg_dict,
-    params=params,
+    router_config=dataclasses.asdict(static),
+    hparams={k: float(v) for k, v in hp.items()},
+    state=jax.tree.map(np.asarray, out["state"]),
     profile_AxD=prof_AxD.astype(np.float32),
     candidate_names=list(history.candidate_names),
     encoder={
@@ -98,8 +116,7 @@ def fit(
       "model_dir": config.model_dir,
     },
     profile_id=spec.id,
-    graph_q_NxD=np.asarray(data.train_q_QxD) if router == "graph" else None,
-    info={"setting": history.setting, "source": history.source, "seed": seed},
+    info=info,
   )
 
 
@@ -120,22 +137,37 @@ def add_candidate(bundle: RouterBundle, name: str, profile_D: np.ndarray) -> Rou
   )
 
 
-def route_embeddings(bundle: RouterBundle, query_QxD: np.ndarray) -> np.ndarray:
-  """[Q] int index into ``bundle.candidate_names`` for embedded queries."""
-  from rp_jax.routers import api
-
-  if bundle.router == "sim":
-    cfg = api.make_config("sim")
-  else:
-    cfg = bundle.static_config()
+def score_embeddings(bundle: RouterBundle, query_QxD: np.ndarray) -> np.ndarray:
+  """[Q, A] scores of embedded queries (the family's ``score``, as in the evaluation)."""
   return np.asarray(
-    api.route(cfg, bundle.params, bundle.profile_AxD, query_QxD, graph_q_NxD=bundle.graph_q_NxD)
+    grid.scores(
+      bundle.router,
+      bundle.static_config(),
+      bundle.state,
+      bundle.profile_AxD,
+      query_QxD,
+      bundle.hparams,
+    )
   )
 
 
-def route_texts(bundle: RouterBundle, texts: list[str], embed) -> list[str]:
+def route_embeddings(bundle: RouterBundle, query_QxD: np.ndarray) -> np.ndarray:
+  """[Q] int index into ``bundle.candidate_names`` for embedded queries."""
+  return np.asarray(
+    grid.route(
+      bundle.router,
+      bundle.static_config(),
+      bundle.state,
+      bundle.profile_AxD,
+      query_QxD,
+      bundle.hparams,
+    )
+  )
+
+
+def route_texts(bundle: RouterBundle, texts: Sequence[str], embed) -> list[str]:
   """The chosen model name for each query text (``embed`` = the bundle's encoder, cached)."""
-  idx = route_embeddings(bundle, np.asarray(embed(texts), np.float32))
+  idx = route_embeddings(bundle, np.asarray(embed(list(texts)), np.float32))
   return [bundle.candidate_names[i] for i in idx.tolist()]
 
 
@@ -143,22 +175,17 @@ def save(bundle: RouterBundle, folder) -> None:
   """``folder/bundle.json`` + ``folder/arrays.npz`` (atomic writes, no pickles)."""
   folder = pathlib.Path(folder)
   arrays = {"profile_AxD": bundle.profile_AxD}
-  if bundle.graph_q_NxD is not None:
-    arrays["graph_q_NxD"] = bundle.graph_q_NxD
-  if bundle.params is not None:
-    flat = traverse_util.flatten_dict(bundle.params, sep="/")
-    arrays.update({f"params/{k}": np.asarray(v) for k, v in flat.items()})
+  flat = traverse_util.flatten_dict(bundle.state, sep="/")
+  arrays.update({f"state/{k}": np.asarray(v) for k, v in flat.items()})
   io.write_npz(folder / "arrays.npz", arrays)
   meta = dataclasses.asdict(bundle)
-  for k in ("params", "profile_AxD", "graph_q_NxD"):
+  for k in ("state", "profile_AxD"):
     meta.pop(k)
   io.write_json(folder / "bundle.json", meta)
 
 
 def load(folder) -> RouterBundle:
   """Reads a saved bundle (clear error naming the missing file or key)."""
-  from rp_jax.types import DataError
-
   folder = pathlib.Path(folder)
   for f in ("bundle.json", "arrays.npz"):
     if not (folder / f).is_file():
@@ -166,14 +193,89 @@ def load(folder) -> RouterBundle:
         str(folder / f), None, "missing router bundle file (save one with launch.route --fit)"
       )
   meta = json.loads((folder / "bundle.json").read_text(encoding="utf-8"))
+  fields = {f.name for f in dataclasses.fields(RouterBundle)} - {"state", "profile_AxD"}
+  missing = sorted(k for k in fields - {"info"} if k not in meta)
+  if missing:
+    raise DataError(str(folder / "bundle.json"), None, f"missing key(s) {missing}")
   arrays = io.read_npz(folder / "arrays.npz")
   if "profile_AxD" not in arrays:
     raise DataError(str(folder / "arrays.npz"), "profile_AxD", "missing array")
-  flat = {k[len("params/") :]: v for k, v in arrays.items() if k.startswith("params/")}
-  params = traverse_util.unflatten_dict(flat, sep="/") if flat else None
+  flat = {k[len("state/") :]: v for k, v in arrays.items() if k.startswith("state/")}
+  state = traverse_util.unflatten_dict(flat, sep="/") if flat else {}
+  registry.family(meta["router"])  # a clear error for an unknown family
   return RouterBundle(
-    **meta,
-    params=params,
-    profile_AxD=arrays["profile_AxD"],
-    graph_q_NxD=arrays.get("graph_q_NxD"),
+    **{k: meta[k] for k in fields if k in meta}, state=state, profile_AxD=arrays["profile_AxD"]
   )
+
+
+# -- the launch.route command -------------------------------------------------------------------
+
+
+def read_queries(path: str, stdin: IO[str] | None = None) -> list[str]:
+  """Query texts from JSONL (``{"query": ...}`` per line), plain text lines, or '-' (stdin)."""
+  if path == "-":
+    lines = (stdin or sys.stdin).read().splitlines()
+  else:
+    p = pathlib.Path(path)
+    if not p.is_file():
+      raise DataError(path, None, "queries file not found")
+    lines = p.read_text(encoding="utf-8").splitlines()
+  out = []
+  for i, line in enumerate(lines, 1):
+    if not line.strip():
+      continue
+    try:
+      obj = json.loads(line)
+    except json.JSONDecodeError:
+      obj = line  # a plain text line is a query too
+    if isinstance(obj, dict):
+      if not isinstance(obj.get("query"), str):
+        raise DataError(path, f"line {i}", "expected a JSON object with a string 'query'")
+      obj = obj["query"]
+    out.append(str(obj))
+  return out
+
+
+def run(
+  config,
+  workdir,
+  *,
+  fit_router: bool = False,
+  add_models: Sequence[str] = (),
+  queries: str | None = None,
+  out: IO[str] | None = None,
+  log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+) -> None:
+  """``launch.route``: fit and save a bundle, add pool models as candidates, route queries.
+
+  Args:
+    config: a route config (``configs/route.py``: data, profile, router, seed).
+    workdir: the bundle's folder.
+    fit_router: train the router (``config.route``) and save the bundle.
+    add_models: pool models to add as candidates, without retraining.
+    queries: JSONL / text file of queries, or '-' for stdin; one JSON line ``{"query", "model"}``
+      per query is written to ``out``.
+  """
+  folder = pathlib.Path(workdir)
+  out = out or sys.stdout
+  if fit_router:
+    history = load_history(config.data, config.settings[0])
+    bundle = fit(config, history, config.route.profile, config.route.router, config.route.seed, log)
+    save(bundle, folder)
+    log(f"saved {bundle.router} router on {bundle.profile_id} to {folder}")
+  if add_models:
+    bundle = load(folder)
+    history = load_history(config.data, config.settings[0])
+    _, embed = stages.make_embed(config)
+    spec = parse_profile(config.route.profile, config.emb_gnn.norm, config.emb_gnn.self_loop)
+    prof = profile_for_models(config, history, spec, embed, config.route.seed)
+    for name in add_models:
+      bundle = add_candidate(bundle, name, prof[history.model_index(name)])
+    save(bundle, folder)
+    log(f"candidates now: {', '.join(bundle.candidate_names)}")
+  if queries:
+    bundle = load(folder)
+    _, embed = stages.make_embed(config)
+    texts = read_queries(queries)
+    for q, m in zip(texts, route_texts(bundle, texts, embed), strict=True):
+      print(json.dumps({"query": q, "model": m}), file=out)

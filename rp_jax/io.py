@@ -8,6 +8,7 @@ old file or the new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import io
 import json
@@ -95,8 +96,6 @@ def write_profile_dir(folder, model_names, entries, index_columns) -> None:
     entries: list of (id, profile_MxD array, metadata dict with ``index_columns`` keys).
     index_columns: column order of index.csv (``id`` first).
   """
-  import csv
-
   folder = pathlib.Path(folder)
   for pid, prof, _ in entries:
     prof = np.asarray(prof, np.float32)

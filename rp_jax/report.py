@@ -1,8 +1,10 @@
 """summary.md in the paper's layout (ours beside the paper's numbers) and the figures.
 
-Every router cell is reported as ``mean ± h`` where mean is the average performance over seeds
-and h the half-width of a 95% paired bootstrap interval over test rows of the seed-averaged
-per-row performance (all cells of a setting share the same resamples, so differences are paired).
+Formatting only: the numbers come from ``rp_jax.results`` (cell and baseline statistics, the
+claims' evidence), computed by the sweep. Every router cell is reported as ``mean ± h`` where mean
+is the average performance over seeds and h the half-width of a 95% paired bootstrap interval
+over test rows of the seed-averaged per-row performance (all cells of a setting share the same
+resamples, so differences are paired).
 """
 
 from __future__ import annotations
@@ -10,12 +12,11 @@ from __future__ import annotations
 import math
 import pathlib
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from rp_jax import io, metrics, runtime
+from rp_jax import io, runtime
+from rp_jax.results import Evidence
 
 ROUTER_COLS = ("sim", "mlp", "graph")
 ROUTER_LABEL = {"sim": "Sim", "mlp": "MLP", "graph": "Graph"}
@@ -62,40 +63,6 @@ PAPER_FIG4 = {
   "graph": ("trainable", 4, 0.612, 0.545),
 }
 FORM_LABEL = {"TQD": "T+Q+D", "TQ": "T+Q", "TD": "T+D", "Q": "Q", "T": "T"}
-
-
-def cell_key(profile: str, graph: str, hops, norm: str, router: str) -> str:
-  return f"{router}|{profile}|{graph}|{hops}|{norm}"
-
-
-def cell_stats(frame: pd.DataFrame, results, config) -> pd.DataFrame:
-  """One row per (setting, router, profile cell): mean and sd over seeds, bootstrap CI."""
-  cells = frame[frame["router"].isin(ROUTER_COLS)]
-  if cells.empty:
-    return pd.DataFrame()
-  g = cells.groupby(
-    ["setting", "router", "profile", "graph", "hops", "learn", "norm"], dropna=False
-  )
-  stats = g.agg(
-    mean=("avg_performance", "mean"),
-    sd=("avg_performance", "std"),
-    seeds=("seed", "count"),
-    recall=("new_model_recall", "mean"),
-    new_rate=("new_model_selection_rate", "mean"),
-    entropy=("selection_entropy", "mean"),
-  ).reset_index()
-  lo, hi = [], []
-  for setting in stats["setting"].unique():
-    sel = stats["setting"] == setting
-    keys = [cell_key(r.profile, r.graph, r.hops, r.norm, r.router) for r in stats[sel].itertuples()]
-    rows_SxQ = np.stack([results[setting].cell_rows[k].mean(0) for k in keys])
-    ci = metrics.bootstrap(
-      jax.random.key(int(config.bootstrap_seed)), jnp.asarray(rows_SxQ), int(config.bootstrap)
-    )
-    lo += np.asarray(ci["lo"]).tolist()
-    hi += np.asarray(ci["hi"]).tolist()
-  stats["ci_lo"], stats["ci_hi"] = lo, hi
-  return stats
 
 
 def _fmt(mean, lo=None, hi=None, paper=None) -> str:
@@ -192,99 +159,43 @@ def _other_cells(stats, setting) -> list[str]:
   ]
 
 
-def _baseline_table(frame, setting, results, config) -> list[str]:
-  b = frame[(frame["setting"] == setting) & ~frame["router"].isin(ROUTER_COLS)]
+def _baseline_table(bstats: pd.DataFrame, setting: str) -> list[str]:
+  b = bstats[bstats["setting"] == setting] if not bstats.empty else bstats
   if b.empty:
     return []
-  from rp_jax.routers.baselines import baselines as make_baselines
-
-  res = results[setting]
-  bl = make_baselines(res.history, res.test)
-  rows_SxQ = metrics.row_performance(
-    jnp.asarray(np.stack([x.sel_QxA for x in bl.values()])), jnp.asarray(res.test.perf_QxA)
-  )
-  ci = metrics.bootstrap(
-    jax.random.key(int(config.bootstrap_seed)), rows_SxQ, int(config.bootstrap)
-  )
-  lo = dict(zip(bl, np.asarray(ci["lo"]).tolist(), strict=True))
-  hi = dict(zip(bl, np.asarray(ci["hi"]).tolist(), strict=True))
   lines = [
     "| baseline | kind | avg perf (95% CI) | hit rate | $ / query | selection entropy | rule |",
     "|---|---|---|---|---|---|---|",
   ]
   for r in b.itertuples():
-    x = bl[r.router]
     cost = "–" if not np.isfinite(r.cost_per_query) else f"{r.cost_per_query * 1e3:.3f}e-3"
     lines.append(
-      f"| {r.router} | {x.kind} | {r.avg_performance:.4f} [{lo[r.router]:.3f}, {hi[r.router]:.3f}]"
-      f" | {r.hit_rate:.3f} | {cost} | {r.selection_entropy:.2f} | {x.description} |"
+      f"| {r.name} | {r.kind} | {r.avg_performance:.4f} [{r.ci_lo:.3f}, {r.ci_hi:.3f}]"
+      f" | {r.hit_rate:.3f} | {cost} | {r.selection_entropy:.2f} | {r.description} |"
     )
   return lines
 
 
-def _claims(stats, results, config) -> list[str]:
-  """Evidence for the paper's three claims from our numbers (paired bootstrap over rows)."""
+_CLAIM_TITLES = {
+  1: "**Claim 1 — structured profiles beat flat ones.**",
+  2: "**Claim 2 — query-level signals beat domain-level ones** (T+Q vs T+D).",
+  3: "**Claim 3 — new-LLM generalisation benefits most from structured, trainable profiles** "
+  "(cold start = new-model recall, SPEC §3).",
+}
+
+
+def _claims(evidence: list[Evidence]) -> list[str]:
+  """The claims section: each claim's evidence lines (computed in ``results.claims``)."""
   out = []
-  key = jax.random.key(int(config.bootstrap_seed) + 1)
-
-  def rows(setting, r):
-    return jnp.asarray(
-      results[setting].cell_rows[cell_key(r.profile, r.graph, r.hops, r.norm, r.router)].mean(0)
-    )
-
-  def compare(setting, a, b):
-    p = float(metrics.prob_better(key, rows(setting, a), rows(setting, b), int(config.bootstrap)))
-    return f"{a['mean']:.3f} vs {b['mean']:.3f} (P(better) = {p:.2f})"
-
-  st = (
-    stats[stats["setting"] == "standard"] if "standard" in set(stats["setting"]) else stats.iloc[:0]
-  )
-  # (1) structured vs flat.
-  lines = []
-  for r in ROUTER_COLS:
-    s = st[st["router"] == r]
-    flat = s[(s["profile"] == "flat") & (s["graph"] == "TQD")]
-    struct = s[s["profile"].isin(["emb_gnn", "text_gnn", "trainable"]) & (s["graph"] == "TQD")]
-    if flat.empty or struct.empty:
-      continue
-    best = struct.loc[struct["mean"].idxmax()]
-    won = int((struct["mean"] > flat.iloc[0]["mean"]).sum())
-    lines.append(
-      f"- {r}: {won}/{len(struct)} structured T+Q+D cells beat flat; best "
-      f"{best['profile']} K={best['hops']} vs flat: {compare('standard', best, flat.iloc[0])}"
-    )
-  if lines:
-    out += ["**Claim 1 — structured profiles beat flat ones.**", *lines, ""]
-  # (2) query-level vs domain-level signals (Table 2: T+Q vs T+D).
-  lines = []
-  for r in ROUTER_COLS:
-    for p in ("emb_gnn", "text_gnn", "flat"):
-      s = st[(st["router"] == r) & (st["profile"] == p)]
-      tq, td = s[s["graph"] == "TQ"], s[s["graph"] == "TD"]
-      if tq.empty or td.empty:
-        continue
-      lines.append(f"- {r} / {p}: T+Q vs T+D: {compare('standard', tq.iloc[0], td.iloc[0])}")
-  if lines:
-    out += ["**Claim 2 — query-level signals beat domain-level ones** (T+Q vs T+D).", *lines, ""]
-  # (3) new-LLM generalisation: new-model recall by profile family.
-  nl = stats[stats["setting"] == "newllm"]
-  lines = []
-  for r in ROUTER_COLS:
-    s = nl[nl["router"] == r]
-    if s.empty:
-      continue
-    fam = s.groupby("profile")["recall"].max().sort_values(ascending=False)
-    lines.append(
-      f"- {r}: best new-model recall by profile: "
-      + ", ".join(f"{k} {v:.3f}" for k, v in fam.items())
-    )
-  if lines:
-    out += [
-      "**Claim 3 — new-LLM generalisation benefits most from structured, trainable profiles** "
-      "(cold start = new-model recall, SPEC §3).",
-      *lines,
-      "",
-    ]
+  for claim, title in _CLAIM_TITLES.items():
+    lines = []
+    for e in (e for e in evidence if e.claim == claim):
+      if e.p is None:
+        lines.append(f"- {e.router}: {e.text}")
+      else:
+        lines.append(f"- {e.router}: {e.text}: {e.a:.3f} vs {e.b:.3f} (P(better) = {e.p:.2f})")
+    if lines:
+      out += [title, *lines, ""]
   if out:
     out.insert(0, "## The paper's claims, checked\n")
     out.append(
@@ -295,9 +206,16 @@ def _claims(stats, results, config) -> list[str]:
   return out
 
 
-def write_summary(workdir, config, frame: pd.DataFrame, results, timings) -> None:
-  """Writes ``summary.md`` (atomically)."""
-  stats = cell_stats(frame, results, config)
+def write_summary(
+  workdir,
+  config,
+  results,
+  stats: pd.DataFrame,
+  bstats: pd.DataFrame,
+  evidence: list[Evidence],
+  timings: dict[str, float],
+) -> None:
+  """Writes ``summary.md`` (atomically) from the sweep's results and statistics."""
   # The paper's numbers belong beside results on the public RouteProfile data only.
   show_paper = config.data.source == "routeprofile"
   paper_note = (
@@ -349,18 +267,19 @@ def write_summary(workdir, config, frame: pd.DataFrame, results, timings) -> Non
       other = _other_cells(stats, setting)
       if other:
         lines += ["### Other cells", "", *other, ""]
-    bt = _baseline_table(frame, setting, results, config)
+    bt = _baseline_table(bstats, setting)
     if bt:
       lines += ["### Baselines", "", *bt, ""]
-  if not stats.empty:
-    lines += _claims(stats, results, config)
+  if evidence:
+    lines += _claims(evidence)
     lines.append("")
   lines += ["## Wall time per stage", "", *(f"- {k}: {v:.1f} s" for k, v in timings.items()), ""]
   io.write_text(pathlib.Path(workdir) / "summary.md", "\n".join(lines))
 
 
-def write_figures(workdir, frame: pd.DataFrame, results) -> None:
+def write_figures(workdir, frame: pd.DataFrame) -> None:
   """Hop curves (Fig. 3), performance vs cold start (Fig. 4) and selection histograms."""
+  # matplotlib is optional (the "plots" extra): imported only when figures are drawn.
   import matplotlib
 
   matplotlib.use("Agg")

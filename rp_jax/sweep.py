@@ -1,14 +1,18 @@
-"""The sweep: data -> profiles -> routers (jit∘vmap over profiles x seeds) -> metrics -> outputs.
+"""The sweep: orchestrates data -> profiles -> routers -> metrics per setting, then the report.
 
 ``run(config, workdir)`` is what ``python -m launch.sweep`` calls. Per setting it
 
 1. loads the History (``rp_jax.data.load_history``) and evaluates the baselines;
 2. encodes node and query texts (content-addressed cache) and builds every profile of the config
-   into one ``profile_SxRxMxD`` (``rp_jax.profiles.build``);
-3. trains each router on all S profiles x R seeds in one compiled call (the profile axis sharded
-   over the visible devices, optionally chunked), and routes the test queries;
-4. evaluates every (profile, router, seed) with ``rp_jax.metrics.evaluate`` (vmapped) and a paired
-   bootstrap over test rows.
+   into one ``profile_SxRxMxD`` (``rp_jax.stages.profiles``);
+3. trains each router on all S profiles x R seeds in one compiled call (``stages.router_choices``:
+   the profile axis sharded over the visible devices, optionally chunked) and routes the test
+   queries;
+4. evaluates every (profile, router, seed) with ``rp_jax.metrics.evaluate`` (vmapped).
+
+Then ``rp_jax.results`` turns the evaluations into rows and statistics (means over seeds, paired
+bootstrap intervals, the claims' evidence) and ``rp_jax.report`` formats them. Calls go one way:
+sweep -> stages -> results -> report.
 
 Outputs in ``workdir``: ``config.json`` (resolved config, data and code fingerprints),
 ``results.csv``, ``rows.npz`` (per-row performance of every cell, for further tests),
@@ -19,7 +23,6 @@ under ``stages/`` with a fingerprint of (config, data, code); a rerun skips them
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -28,33 +31,16 @@ import time
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 import rp_jax
-from rp_jax import io, metrics, runtime
-from rp_jax.config import ProfileSpec, profile_specs, validate_config
+from rp_jax import io, metrics, report, results, runtime, stages
+from rp_jax.config import profile_specs, validate_config
 from rp_jax.data import load_history
-from rp_jax.routers.baselines import baselines as make_baselines
-from rp_jax.types import History
+from rp_jax.profiles.build import ProfileSet
 
-RESULT_COLUMNS = (
-  "setting",
-  "profile",
-  "graph",
-  "hops",
-  "learn",
-  "norm",
-  "router",
-  "seed",
-  "avg_performance",
-  "hit_rate",
-  "cost_per_query",
-  "selection_entropy",
-  "new_model_selection_rate",
-  "new_model_recall",
-)
+RESULT_COLUMNS = results.RESULT_COLUMNS
 
 
 # -- fingerprints and stages -----------------------------------------------------------------------
@@ -137,15 +123,6 @@ class Stages:
 # -- the run ----------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class SettingResult:
-  history: History
-  test: metrics.TestSet
-  rows: list[dict]
-  cell_rows: dict[str, np.ndarray]  # "router|profile id" -> [R, Q] per-row performance
-  specs: list[ProfileSpec]
-
-
 def run(config, workdir: str | os.PathLike, log: Callable[[str], None] = print) -> pd.DataFrame:
   """Runs a sweep config into ``workdir``; returns the results table."""
   validate_config(config)
@@ -172,42 +149,28 @@ def run(config, workdir: str | os.PathLike, log: Callable[[str], None] = print) 
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
     },
   )
-  stages = Stages(workdir, fingerprint, log)
-  results: dict[str, SettingResult] = {}
+  store = Stages(workdir, fingerprint, log)
+  by_setting: dict[str, results.SettingResult] = {}
   progress = Progress(
     sum(len(profile_specs(config, s)) for s in config.settings) * config.seeds * len(config.routers)
   )
   for setting in config.settings:
-    log(f"[{setting}] loading data ({config.data.source})")
-    t0 = time.perf_counter()
-    history = load_history(config.data, setting)
-    test = metrics.TestSet.from_history(history)
-    log(history.summary())
-    timings[f"{setting}/data"] = time.perf_counter() - t0
-    rows = _baseline_rows(history, test, setting) if config.baselines else []
-    cell_rows: dict[str, np.ndarray] = {}
-    specs = profile_specs(config, setting)
-    if specs and config.routers:
-      from rp_jax import pipeline
+    by_setting[setting] = run_setting(config, setting, workdir, store, timings, log, progress)
 
-      rows_r, cell_rows = pipeline.run_setting(
-        config, history, test, specs, setting, workdir, stages, timings, log, progress
-      )
-      rows += rows_r
-    results[setting] = SettingResult(history, test, rows, cell_rows, specs)
-
-  frame = _results_frame([r for s in results.values() for r in s.rows], results)
+  frame = results.results_frame([r for s in by_setting.values() for r in s.rows])
   io.write_csv(workdir / "results.csv", frame)
   io.write_npz(
     workdir / "rows.npz",
-    {f"{s}|{k}": v for s, r in results.items() for k, v in r.cell_rows.items()},
+    {f"{s}|{k}": v for s, r in by_setting.items() for k, v in r.cell_rows.items()},
   )
   t0 = time.perf_counter()
-  from rp_jax import report
-
-  report.write_summary(workdir, config, frame, results, timings)
+  routers, nb, bseed = tuple(config.routers), int(config.bootstrap), int(config.bootstrap_seed)
+  stats = results.cell_stats(frame, by_setting, routers, nb, bseed)
+  bstats = results.baseline_stats(frame, by_setting, routers, nb, bseed)
+  evidence = results.claims(stats, by_setting, routers, nb, bseed + 1)
+  report.write_summary(workdir, config, by_setting, stats, bstats, evidence, timings)
   if config.figures:
-    report.write_figures(workdir, frame, results)
+    report.write_figures(workdir, frame)
   timings["report"] = time.perf_counter() - t0
   timings["total"] = time.perf_counter() - t_start
   log("wall time per stage: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
@@ -215,49 +178,106 @@ def run(config, workdir: str | os.PathLike, log: Callable[[str], None] = print) 
   return frame
 
 
-def _metric_row(setting, m: dict, task_names, candidate_names, **keys) -> dict:
-  row = {"setting": setting, **keys}
-  for k in RESULT_COLUMNS[8:]:
-    row[k] = float(m[k])
-  row["regret"] = float(m["regret"])
-  for t, v in zip(task_names, np.asarray(m["per_task"]).tolist(), strict=True):
-    row[f"perf/{t}"] = v
-  for c, v in zip(candidate_names, np.asarray(m["histogram"]).tolist(), strict=True):
-    row[f"share/{c}"] = v
-  return row
-
-
-def _baseline_rows(history: History, test: metrics.TestSet, setting: str) -> list[dict]:
-  bl = make_baselines(history, test)
-  sel = jnp.asarray(np.stack([b.sel_QxA for b in bl.values()]))
-  ms = jax.jit(jax.vmap(metrics.evaluate, (0, None)))(sel, test)
-  ms = jax.tree.map(np.asarray, ms)
-  out = []
-  for i, (name, _) in enumerate(bl.items()):
-    m = {k: v[i] for k, v in ms.items()}
-    out.append(
-      _metric_row(
-        setting,
-        m,
-        test.task_names,
-        test.candidate_names,
-        profile="",
-        graph="",
-        hops="",
-        learn="",
-        norm="",
-        router=name,
-        seed=0,
-      )
+def run_setting(config, setting, workdir, store, timings, log, progress) -> results.SettingResult:
+  """Data, baselines, profiles, router grids and their evaluation for one setting."""
+  log(f"[{setting}] loading data ({config.data.source})")
+  t0 = time.perf_counter()
+  history = load_history(config.data, setting)
+  test = metrics.TestSet.from_history(history)
+  log(history.summary())
+  timings[f"{setting}/data"] = time.perf_counter() - t0
+  rows: list[dict] = []
+  bl, b_rows = {}, {}
+  if config.baselines:
+    bl = stages.baseline_selections(history, test)
+    ms, rows_BxQ = stages.evaluate_selections(np.stack([b.sel_QxA for b in bl.values()]), test)
+    rows += results.metric_rows(setting, ms, test, [results.baseline_keys(n) for n in bl])
+    b_rows = dict(zip(bl, rows_BxQ, strict=True))
+  specs = profile_specs(config, setting)
+  cell_rows: dict[str, np.ndarray] = {}
+  if specs and config.routers:
+    r_rows, cell_rows = _router_cells(
+      config, history, test, specs, setting, workdir, store, timings, log, progress
     )
+    rows += r_rows
+  return results.SettingResult(history, test, rows, cell_rows, bl, b_rows, specs)
+
+
+def _setting_profiles(config, history, specs, setting, workdir, store, embed, log) -> ProfileSet:
+  st = store.load(f"{setting}-profiles")
+  if st is None:
+    log(f"[{setting}] profiles: {len(specs)} configurations x {config.seeds} seeds")
+    pset = stages.profiles(config, history, specs, embed, log)
+    store.save(
+      f"{setting}-profiles",
+      {"profile_SxRxMxD": pset.profile_SxRxMxD, "per_seed": pset.per_seed},
+    )
+  else:
+    pset = ProfileSet(specs, st["profile_SxRxMxD"], st["per_seed"], {}, {}, {})
+  stages.write_profiles(pathlib.Path(workdir) / "profiles" / setting, history, pset, config)
+  return pset
+
+
+def _router_cells(config, history, test, specs, setting, workdir, store, timings, log, progress):
+  """Result rows and per-row performance of every (router, profile, seed) cell of a setting."""
+  seeds = list(range(int(config.seeds)))
+  _, embed = stages.make_embed(config)
+  t0 = time.perf_counter()
+  pset = _setting_profiles(config, history, specs, setting, workdir, store, embed, log)
+  timings[f"{setting}/profiles"] = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  query_emb_QxD = np.asarray(embed(history.query_texts), np.float32)
+  timings[f"{setting}/encode_queries"] = time.perf_counter() - t0
+  prof_SxRxAxD = pset.profile_SxRxMxD[:, :, history.candidates]
+  rows, cell_rows = [], {}
+  for router in config.routers:
+    t0 = time.perf_counter()
+    name = f"{setting}-router-{router}"
+    st = store.load(name)
+    if st is None:
+      log(
+        f"[{setting}] router {router}: training {len(specs)} profiles x {len(seeds)} seeds in one call"
+      )
+      choices = stages.router_choices(
+        router, config, history, query_emb_QxD, prof_SxRxAxD, seeds, log
+      )
+      store.save(name, {"choices_SxRxQ": np.asarray(choices)})
+    else:
+      choices = st["choices_SxRxQ"]
+    timings[f"{setting}/{router}"] = time.perf_counter() - t0
+    ms, perf_SxRxQ = stages.evaluate_choices(choices, test)
+    keys = [
+      {**results.spec_keys(spec), "router": router, "seed": seeds[r]}
+      for spec in specs
+      for r in range(len(seeds))
+    ]
+    r_rows = results.metric_rows(setting, ms, test, keys)
+    rows += r_rows
+    for s, spec in enumerate(specs):
+      cell_rows[results.spec_cell_id(router, spec)] = perf_SxRxQ[s]
+    done = progress.add(len(specs) * len(seeds)) if progress is not None else ""
+    log(
+      f"[{setting}] router {router}: done in {timings[f'{setting}/{router}']:.1f} s; "
+      f"best cell {max(r['avg_performance'] for r in r_rows):.4f}; {done}"
+    )
+  return rows, cell_rows
+
+
+def run_profiles(config, workdir, log=print) -> dict[str, ProfileSet]:
+  """Builds the config's profile grid for each setting into ``workdir/profiles/<setting>/``."""
+  validate_config(config)
+  _, embed = stages.make_embed(config)
+  out = {}
+  for setting in config.settings:
+    t0 = time.perf_counter()
+    history = load_history(config.data, setting)
+    specs = profile_specs(config, setting)
+    pset = stages.profiles(config, history, specs, embed, log)
+    folder = pathlib.Path(workdir) / "profiles" / setting
+    stages.write_profiles(folder, history, pset, config)
+    log(
+      f"[{setting}] {len(specs)} profiles -> {folder} in {time.perf_counter() - t0:.1f} s "
+      f"({', '.join(f'{k} {v:.2f}s' for k, v in pset.seconds.items())})"
+    )
+    out[setting] = pset
   return out
-
-
-def _results_frame(rows: list[dict], results) -> pd.DataFrame:
-  frame = pd.DataFrame(rows)
-  if frame.empty:
-    return pd.DataFrame(columns=list(RESULT_COLUMNS))
-  task_cols = sorted({c for c in frame.columns if c.startswith("perf/")})
-  share_cols = sorted({c for c in frame.columns if c.startswith("share/")})
-  cols = [*RESULT_COLUMNS, *task_cols, "regret", *share_cols]
-  return frame.reindex(columns=cols)

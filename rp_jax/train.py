@@ -6,7 +6,7 @@ one pure function with epochs and mini-batches as nested ``lax.scan``, so that
   jax.jit(jax.vmap(jax.vmap(train, (None, 0, None)), (0, None, None)))(profile_SxAxD, keys_R, hp)
 
 trains S profiles x R seeds in one compiled call. A router supplies its ``Pieces`` (init, the
-validation split, the batches of an epoch, the loss, the validation score and the routing rule);
+validation split, the batches of an epoch, the loss and the validation score);
 everything that fixes shapes (sizes, epochs, batch counts, dropout rate) is static, everything
 swept (learning rate, weight decay, margin) is a traced scalar in ``hparams``:
 
@@ -97,7 +97,6 @@ class Pieces(NamedTuple):
     loss: (params, profile_AxD, batch, dropout_key, hparams, split) -> (loss, weight); ``weight``
       is the batch's number of valid terms (0 = an empty batch: no update).
     validate: (params, profile_AxD, split) -> scalar score, higher is better.
-    route: (params, profile_AxD, split) -> [Q_test] int32 chosen candidate per test query.
   """
 
   init: Callable
@@ -105,7 +104,6 @@ class Pieces(NamedTuple):
   batches: Callable
   loss: Callable
   validate: Callable
-  route: Callable
 
 
 class RunKeys(NamedTuple):
@@ -121,7 +119,7 @@ def run_keys(key: jax.Array, config: TrainConfig) -> RunKeys:
   """Init, validation-split, per-epoch batch and per-step dropout keys of a run.
 
   One split call (not one per use) keeps the compiled program small; calling this twice on the
-  same key (``route`` recomputes the split) is deduplicated by XLA.
+  same key (the grid recomputes the split for scoring) is deduplicated by XLA.
   """
   E, B = config.epochs, config.num_batches
   keys = jax.random.split(key, 2 + E + E * B)

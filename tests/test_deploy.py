@@ -5,17 +5,19 @@ import pathlib
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
-from rp_jax import deploy, pipeline
+from configs import route as route_config
+from configs import test as test_config
+from rp_jax import deploy, stages
 from rp_jax.data import load_history
+from rp_jax.routers import grid, registry
+from rp_jax.routers.data import make_router_data
 from rp_jax.types import DataError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from configs import route as route_config  # noqa: E402
-from configs import test as test_config  # noqa: E402
 
 
 def _config():
@@ -25,6 +27,7 @@ def _config():
     c.data = t.data
     c.encoder_dim = t.encoder_dim
     c.mlp = t.mlp
+    c.graph = t.graph
   c.route.profile = "emb_gnn:TQD:1"
   return c
 
@@ -43,41 +46,71 @@ def test_save_load_roundtrip_routes_identically(fitted):
   c, history, bundle, folder = fitted
   loaded = deploy.load(folder)
   assert loaded.candidate_names == bundle.candidate_names
-  _, embed = pipeline.make_embed(c)
+  assert loaded.static_config() == bundle.static_config()
+  _, embed = stages.make_embed(c)
   texts = [history.query_texts[i] for i in history.test_queries[:10]]
   assert deploy.route_texts(loaded, texts, embed) == deploy.route_texts(bundle, texts, embed)
   assert not any(p.suffix == ".tmp" for p in folder.iterdir())
 
 
+@pytest.mark.parametrize("router", registry.ROUTERS)
+def test_deployed_router_routes_the_test_rows_as_evaluated(router):
+  """The bundle's routing of the test rows equals the evaluated cell's choices, per family."""
+  c = _config()
+  history = load_history(c.data, "standard")
+  profile = "flat:TQD" if router == "sim" else c.route.profile
+  bundle = deploy.fit(c, history, profile, router, seed=1, log=lambda s: None)
+  _, embed = stages.make_embed(c)
+  q_emb = np.asarray(embed(history.query_texts), np.float32)
+  data = make_router_data(history, q_emb)
+  static = grid.resolve_config(router, bundle.static_config(), data)
+  evaluated = grid.train_cell(
+    router, static, data, bundle.profile_AxD, 1, bundle.hparams, return_state=False
+  )
+  deployed = deploy.route_embeddings(bundle, q_emb[history.test_queries])
+  np.testing.assert_array_equal(deployed, np.asarray(evaluated["choices"]))
+  if router == "graph":
+    # The graph's query nodes are the training queries of the evaluated cell (validation
+    # queries held out), not every training query.
+    n_nodes = bundle.state["nodes_NxD"].shape[0]
+    assert 0 < n_nodes < data.num_train
+
+
 def test_add_candidate_without_retraining(fitted):
   c, history, bundle, _ = fitted
-  spec_profile = deploy.profile_for_models(
-    c, history, deploy.parse_profile(c.route.profile), pipeline.make_embed(c)[1], 0
-  )
+  embed = stages.make_embed(c)[1]
+  spec = deploy.parse_profile(c.route.profile)
+  prof = deploy.profile_for_models(c, history, spec, embed, 0)
   extra = "new-model"
-  grown = deploy.add_candidate(bundle, extra, spec_profile[0])
-  assert (
-    grown.candidate_names[-1] == extra
-    and grown.profile_AxD.shape[0] == len(bundle.candidate_names) + 1
+  new_D = prof[0] * 3.0 + 0.5  # a profile unlike any candidate's
+  grown = deploy.add_candidate(bundle, extra, new_D)
+  assert grown.candidate_names == [*bundle.candidate_names, extra]
+  np.testing.assert_array_equal(grown.profile_AxD[:-1], bundle.profile_AxD)
+  np.testing.assert_array_equal(grown.profile_AxD[-1], new_D)
+  # The trained state is unchanged, value for value.
+  for a, b in zip(jax.tree.leaves(grown.state), jax.tree.leaves(bundle.state), strict=True):
+    np.testing.assert_array_equal(a, b)
+  # Scores of the old candidates are unchanged; the new column is the score of the new profile
+  # alone; routing is the argmax over all columns.
+  q = np.asarray(embed(list(history.query_texts[:60])), np.float32)
+  base, now = deploy.score_embeddings(bundle, q), deploy.score_embeddings(grown, q)
+  np.testing.assert_allclose(now[:, :-1], base, rtol=1e-5, atol=1e-5)
+  alone = deploy.score_embeddings(
+    deploy.dataclasses.replace(bundle, profile_AxD=new_D[None], candidate_names=[extra]), q
   )
-  # The trained parameters are untouched; the router now ranks one more candidate, so every query
-  # either goes to the new model or keeps its old choice.
-  assert grown.params is bundle.params
-  q = np.asarray(pipeline.make_embed(c)[1](list(history.query_texts[:60])), np.float32)
-  base, now = deploy.route_embeddings(bundle, q), deploy.route_embeddings(grown, q)
-  new = len(bundle.candidate_names)
-  assert ((now == base) | (now == new)).all()
+  np.testing.assert_allclose(now[:, -1], alone[:, 0], rtol=1e-5, atol=1e-5)
+  np.testing.assert_array_equal(deploy.route_embeddings(grown, q), now.argmax(1))
   with pytest.raises(ValueError, match="already"):
-    deploy.add_candidate(grown, extra, spec_profile[0])
+    deploy.add_candidate(grown, extra, new_D)
   with pytest.raises(ValueError, match="dimension"):
-    deploy.add_candidate(bundle, "x", spec_profile[0][:3])
+    deploy.add_candidate(bundle, "x", new_D[:3])
 
 
 def test_sim_router_picks_an_added_model_that_matches_the_query(tmp_path):
   c = _config()
   history = load_history(c.data, "standard")
   bundle = deploy.fit(c, history, "flat:TQD", "sim", log=lambda s: None)
-  _, embed = pipeline.make_embed(c)
+  _, embed = stages.make_embed(c)
   text = "a very particular query about zebras and quasars"
   grown = deploy.add_candidate(bundle, "zebra-expert", embed([text])[0])
   assert deploy.route_texts(grown, [text], embed) == ["zebra-expert"]
@@ -90,8 +123,19 @@ def test_load_missing_bundle_is_a_clear_error(tmp_path):
     deploy.load(tmp_path)
 
 
+def test_read_queries_formats_and_errors(tmp_path):
+  f = tmp_path / "q.jsonl"
+  f.write_text('{"query": "a"}\nplain text line\n\n{"query": 3}\n')
+  with pytest.raises(DataError, match="line 4"):
+    deploy.read_queries(str(f))
+  f.write_text('{"query": "a"}\nplain text line\n')
+  assert deploy.read_queries(str(f)) == ["a", "plain text line"]
+  with pytest.raises(DataError, match="not found"):
+    deploy.read_queries(str(tmp_path / "missing.jsonl"))
+
+
 def test_route_launcher_subprocess(fitted, tmp_path):
-  _, history, bundle, folder = fitted
+  c, history, bundle, folder = fitted
   queries = tmp_path / "q.jsonl"
   texts = [history.query_texts[i] for i in history.test_queries[:3]]
   queries.write_text("\n".join(json.dumps({"query": t}) for t in texts) + "\n")
@@ -111,4 +155,5 @@ def test_route_launcher_subprocess(fitted, tmp_path):
   assert out.returncode == 0, out.stderr[-3000:]
   lines = [json.loads(x) for x in out.stdout.splitlines() if x.strip()]
   assert [x["query"] for x in lines] == texts
-  assert all(x["model"] in bundle.candidate_names for x in lines)
+  # The launcher routes like the bundle in this process.
+  assert [x["model"] for x in lines] == deploy.route_texts(bundle, texts, stages.make_embed(c)[1])

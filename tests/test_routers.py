@@ -6,7 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rp_jax.routers import api, graph, mlp, sim
+from rp_jax import tracing
+from rp_jax.config import base_config, router_settings
+from rp_jax.routers import graph, grid, mlp, registry, sim
 from rp_jax.routers.data import make_router_data
 from rp_jax.types import TEST, TRAIN, History
 
@@ -99,17 +101,17 @@ def setting():
 @pytest.fixture(scope="module")
 def mlp_grid(setting):
   _, _, data, _, prof = setting
-  before = api.TRACE_COUNT
-  res = api.train_grid("mlp", MLP_CFG, data, prof, [0, 1], FAST, return_params=True)
-  traces = api.TRACE_COUNT - before
-  again = api.train_grid("mlp", MLP_CFG, data, prof, [0, 1], return_params=True)
-  return res, traces, api.TRACE_COUNT - before - traces, again
+  before = tracing.TRACES["router_grid"]
+  res = grid.train_grid("mlp", MLP_CFG, data, prof, [0, 1], FAST, return_state=True)
+  traces = tracing.TRACES["router_grid"] - before
+  again = grid.train_grid("mlp", MLP_CFG, data, prof, [0, 1], return_state=True)
+  return res, traces, tracing.TRACES["router_grid"] - before - traces, again
 
 
 @pytest.fixture(scope="module")
 def graph_grid(setting):
   _, _, data, _, prof = setting
-  return api.train_grid("graph", GRAPH_CFG, data, prof, [0, 1], GRAPH_HP, return_params=True)
+  return grid.train_grid("graph", GRAPH_CFG, data, prof, [0, 1], GRAPH_HP, return_state=True)
 
 
 def avg_perf(choices_Q, perf_QxA):
@@ -150,20 +152,20 @@ def test_router_data_newllm_and_errors():
 def test_sim_router_hand_made():
   profile_AxD = jnp.asarray([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.5]])
   query_QxD = jnp.asarray([[0.1, 0.9, 0.0], [0.0, 0.1, 5.0], [3.0, 0.0, 0.1], [0.0, 0.0, 0.0]])
-  np.testing.assert_array_equal(np.asarray(sim.sim_route(query_QxD, profile_AxD)), [1, 2, 0, 0])
-  scores = sim.SimRouter().apply({}, query_QxD, profile_AxD)
+  scores = sim.cosine_scores(query_QxD, profile_AxD)
   np.testing.assert_allclose(np.asarray(scores[0, 1]), 0.9 / np.sqrt(0.82), rtol=1e-6)
+  np.testing.assert_allclose(np.asarray(scores[3]), 0.0)  # a zero query scores 0 everywhere
   np.testing.assert_array_equal(
-    np.asarray(api.route("sim", None, profile_AxD, query_QxD)), [1, 2, 0, 0]
+    np.asarray(grid.route("sim", None, {}, profile_AxD, query_QxD)), [1, 2, 0, 0]
   )
 
 
 def test_sim_router_dim_mismatch(setting):
   _, _, data, _, _ = setting
   with pytest.raises(ValueError, match=r"share an embedding space.*dim 16.*dim 8"):
-    api.train_grid("sim", None, data, np.zeros((1, 3, 8), np.float32), [0])
+    grid.train_grid("sim", None, data, np.zeros((1, 3, 8), np.float32), [0])
   with pytest.raises(ValueError, match="share an embedding space"):
-    api.route("sim", None, np.zeros((3, 4)), np.zeros((2, 5)))
+    grid.route("sim", None, {}, np.zeros((3, 4)), np.zeros((2, 5)))
 
 
 def test_sim_grid_routes_to_nearest_profile(setting):
@@ -171,7 +173,7 @@ def test_sim_grid_routes_to_nearest_profile(setting):
   # Profiles = the mean training embedding of each candidate's cluster: sim routes perfectly.
   cluster = np.arange(NUM_TRAIN) % 3
   prof = np.stack([data.train_q_QxD[cluster == a].mean(0) for a in range(3)])[None]
-  res = api.train_grid("sim", None, data, prof, [0, 1, 2])
+  res = grid.train_grid("sim", None, data, prof, [0, 1, 2])
   assert res.choices_SxRxQ.shape == (1, 3, NUM_TEST)
   assert avg_perf(res.choices_SxRxQ[0, 2], perf_QxA) == 1.0
 
@@ -193,22 +195,22 @@ def test_mlp_grid_matches_loop(setting, mlp_grid):
   res = mlp_grid[3]  # default hyperparameters (lr 1e-4)
   for s in range(2):
     for r in range(2):
-      cell = api.train_cell("mlp", MLP_CFG, data, prof[s], r)
+      cell = grid.train_cell("mlp", MLP_CFG, data, prof[s], r)
       np.testing.assert_array_equal(np.asarray(cell["choices"]), res.choices_SxRxQ[s, r])
       np.testing.assert_allclose(
         np.asarray(cell["train_loss"]), res.train_loss_SxRxE[s, r], rtol=1e-5, atol=1e-7
       )
-      grid_params = jax.tree.map(lambda x, s=s, r=r: x[s, r], res.params)
+      grid_params = jax.tree.map(lambda x, s=s, r=r: x[s, r], res.state["params"])
       # Batched and unbatched matmuls round differently, and Adam turns rounding noise on
       # (near-)zero gradients into lr-sized steps (e.g. the profile tower's output bias, whose
       # gradient is exactly zero in exact arithmetic), so parameters agree as a whole, and the
       # scores they give agree closely.
-      a = jax.flatten_util.ravel_pytree(cell["params"])[0]
+      a = jax.flatten_util.ravel_pytree(cell["state"]["params"])[0]
       b = jax.flatten_util.ravel_pytree(grid_params)[0]
       assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b)) < 1e-3
       module = mlp.MLPRouter(MLP_CFG.hidden, MLP_CFG.out)
       cand = prof[s][list(CANDIDATES)]
-      sc_cell = module.apply({"params": cell["params"]}, data.test_q_QxD, cand)
+      sc_cell = module.apply({"params": cell["state"]["params"]}, data.test_q_QxD, cand)
       sc_grid = module.apply({"params": grid_params}, data.test_q_QxD, cand)
       # Centred per query: that bias shifts all of a query's scores alike.
       centred = lambda x: np.asarray(x - x.mean(axis=1, keepdims=True))
@@ -216,8 +218,8 @@ def test_mlp_grid_matches_loop(setting, mlp_grid):
         centred(sc_cell), centred(sc_grid), rtol=0, atol=1e-4 * np.abs(sc_grid).max()
       )
   # Determinism: the same cell twice gives identical outputs.
-  a = api.train_cell("mlp", MLP_CFG, data, prof[0], 0, FAST)
-  b = api.train_cell("mlp", MLP_CFG, data, prof[0], 0, FAST)
+  a = grid.train_cell("mlp", MLP_CFG, data, prof[0], 0, FAST)
+  b = grid.train_cell("mlp", MLP_CFG, data, prof[0], 0, FAST)
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
@@ -232,17 +234,18 @@ def test_mlp_learns_query_signal(setting, mlp_grid):
     for r in range(2):
       assert avg_perf(res.choices_SxRxQ[s, r], perf_QxA) > best_single + 0.25
   # route() with a cell's parameters reproduces the grid's choices.
-  params = jax.tree.map(lambda x: x[1, 0], res.params)
+  state = jax.tree.map(lambda x: x[1, 0], res.state)
   cand = prof[1][list(CANDIDATES)]
   np.testing.assert_array_equal(
-    np.asarray(api.route(MLP_CFG, params, cand, data.test_q_QxD)), res.choices_SxRxQ[1, 0]
+    np.asarray(grid.route("mlp", MLP_CFG, state, cand, data.test_q_QxD)), res.choices_SxRxQ[1, 0]
   )
 
 
 def test_mlp_pairs_batches_are_the_training_pairs(setting):
   _, _, data, _, _ = setting
   cfg = mlp.MLPConfig(epochs=1, hidden=8, out=4, batch_size=16, batching="pairs")
-  pieces, loop = api.make_pieces(cfg, data)
+  fns = registry.family("mlp").make(cfg, data)
+  pieces, loop = fns.pieces, fns.loop
   sp = pieces.split(jax.random.key(0))
   idx, valid = jax.jit(pieces.batches)(jax.random.key(1), sp)
   assert idx.shape == valid.shape == (loop.num_batches, 16)
@@ -253,7 +256,7 @@ def test_mlp_pairs_batches_are_the_training_pairs(setting):
   flat_valid = np.asarray(valid).reshape(-1)
   assert not (flat_valid[1:] & ~flat_valid[:-1]).any()
   # Query batches hold whole queries: ~batch_size pairs on average.
-  qcfg = api.resolve_config(mlp.MLPConfig(batch_size=16), data)
+  qcfg = grid.resolve_config("mlp", mlp.MLPConfig(batch_size=16), data)
   assert qcfg.queries_per_batch == round(16 / data.mean_pairs_per_query())
 
 
@@ -271,7 +274,7 @@ def test_graph_learns_query_signal(setting, graph_grid):
   )
   # Runs end on all-correct routing (1.0) or on a partial solution (~0.67); never near 0.5.
   assert perf_SR.min() > best_single + 0.15 and perf_SR.mean() > best_single + 0.2
-  for leaf in jax.tree.leaves(res.params):
+  for leaf in jax.tree.leaves(res.state):
     assert np.isfinite(leaf).all()
 
 
@@ -284,7 +287,8 @@ def test_graph_full_graph_loss_equals_subgraph_loss_on_one_batch(setting):
     cfg = graph.GraphConfig(
       epochs=1, hidden=16, heads=2, dropout=0.0, batch_size=200, full_graph=full
     )
-    pieces, loop = api.make_pieces(cfg, data)
+    fns = registry.family("graph").make(cfg, data)
+    pieces, loop = fns.pieces, fns.loop
     assert loop.num_batches == 1
     sp = pieces.split(jax.random.key(0))
     params = pieces.init(jax.random.key(1), profile_AxD)
@@ -333,8 +337,8 @@ def test_gat_layer_matches_edge_by_edge_reference():
 def test_held_out_model_never_reaches_the_mlp_loss():
   hist, emb = tiny_history(held_out=(CANDIDATES[1],))
   data = make_router_data(hist, emb)
-  pieces, _ = api.make_pieces(api.resolve_config(MLP_CFG, data), data)
-  hp = api._hparams("mlp", FAST)
+  pieces = registry.family("mlp").make(grid.resolve_config("mlp", MLP_CFG, data), data).pieces
+  hp = registry.hparams("mlp", FAST)
   profile_AxD = jnp.asarray(np.random.default_rng(2).normal(size=(3, DIM)), jnp.float32)
   params = pieces.init(jax.random.key(0), profile_AxD)
   sp = pieces.split(jax.random.key(1))
@@ -364,11 +368,11 @@ def test_graph_transductive_newllm_never_sees_the_held_out_model():
   rng = np.random.default_rng(4)
   prof = np.repeat(rng.normal(size=(1, 3, DIM)).astype(np.float32), 2, axis=0)
   prof[1, 1] = 100.0 * rng.normal(size=DIM)
-  res = api.train_grid("graph", cfg, data, prof, [0], FAST, return_params=True)
+  res = grid.train_grid("graph", cfg, data, prof, [0], FAST, return_state=True)
   assert np.isfinite(res.train_loss_SxRxE).all() and np.isfinite(res.val_score_SxRxE).all()
   np.testing.assert_array_equal(res.train_loss_SxRxE[0], res.train_loss_SxRxE[1])
   np.testing.assert_array_equal(res.val_score_SxRxE[0], res.val_score_SxRxE[1])
-  for leaf in jax.tree.leaves(res.params):
+  for leaf in jax.tree.leaves(res.state["params"]):
     np.testing.assert_array_equal(leaf[0], leaf[1])
   # At test the held-out model is a graph node and selectable: its profile changes the routing.
   assert res.choices_SxRxQ.shape == (2, 1, NUM_TEST)
@@ -376,17 +380,28 @@ def test_graph_transductive_newllm_never_sees_the_held_out_model():
   assert not np.array_equal(res.choices_SxRxQ[0], res.choices_SxRxQ[1])
 
 
-def test_configs_from_sweep_config():
-  from rp_jax.config import base_config
-
+def test_router_settings_from_the_config_schema():
   c = base_config()
-  static, hp = api.configs_from_sweep("mlp", c)
+  static, hp = router_settings(c, "mlp")
   assert static == mlp.MLPConfig()  # the sweep defaults are SPEC §2's, as the router's
   assert hp == pytest.approx(mlp.DEFAULT_HPARAMS)
-  static, hp = api.configs_from_sweep("graph", c)
+  static, hp = router_settings(c, "graph")
   assert static == graph.GraphConfig() and hp["learning_rate"] == pytest.approx(1e-4)
+  # Every static field is a config key (val_fraction is shared by all routers).
+  for r in registry.ROUTERS:
+    fields = set(registry.family(r).config_cls.__dataclass_fields__) - {"val_fraction"}
+    assert fields | set(registry.family(r).hparams) == set(c[r])
+  with c.unlocked():
+    c.mlp.clip_norm = 0.5
+    c.graph.layers = 3
+    c.val_fraction = 0.2
+  assert router_settings(c, "mlp")[0].clip_norm == 0.5
+  assert router_settings(c, "graph")[0] == graph.GraphConfig(layers=3, val_fraction=0.2)
+  c.mlp.dropout = 1.5
+  with pytest.raises(ValueError, match="config.mlp"):
+    router_settings(c, "mlp")
   with pytest.raises(ValueError, match="unknown router"):
-    api.configs_from_sweep("knn", c)
+    router_settings(c, "nope")
 
 
 # -- grid options ----------------------------------------------------------------------------------
@@ -396,7 +411,7 @@ def test_chunked_and_sequential_grids_match(setting, mlp_grid):
   _, _, data, _, prof = setting
   res = mlp_grid[0]
   for kw in ({"chunk_size": 1}, {"sequential": True}):
-    other = api.train_grid("mlp", MLP_CFG, data, prof, [0, 1], FAST, **kw)
+    other = grid.train_grid("mlp", MLP_CFG, data, prof, [0, 1], FAST, **kw)
     np.testing.assert_array_equal(other.choices_SxRxQ, res.choices_SxRxQ)
     np.testing.assert_allclose(
       other.train_loss_SxRxE,
@@ -411,11 +426,11 @@ def test_sharded_and_per_seed_profiles(setting):
   # The profile axis sharded over the session's fake CPU devices (3 profiles: padded).
   rng = np.random.default_rng(3)
   prof = rng.normal(size=(3, 3, DIM)).astype(np.float32)
-  plain = api.train_grid("sim", None, data, prof, [0, 1])
-  sharded = api.train_grid("sim", None, data, prof, [0, 1], shard=True)
+  plain = grid.train_grid("sim", None, data, prof, [0, 1])
+  sharded = grid.train_grid("sim", None, data, prof, [0, 1], shard=True)
   np.testing.assert_array_equal(plain.choices_SxRxQ, sharded.choices_SxRxQ)
   # Per-seed profiles [S, R, A, D]: seed r of profile s routes with its own profile.
   per_seed = np.stack([prof, prof[::-1]], axis=1)
-  res = api.train_grid("sim", None, data, per_seed, [0, 1])
+  res = grid.train_grid("sim", None, data, per_seed, [0, 1])
   np.testing.assert_array_equal(res.choices_SxRxQ[:, 0], plain.choices_SxRxQ[:, 0])
   np.testing.assert_array_equal(res.choices_SxRxQ[:, 1], plain.choices_SxRxQ[::-1, 0])

@@ -13,12 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rp_jax import sweep
+from configs import test as test_config
+from rp_jax import results, sweep
 from rp_jax.graphs import FORMS
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from configs import test as test_config  # noqa: E402
 
 NUM_PROFILES = 6
 NUM_SEEDS = 2
@@ -52,7 +51,7 @@ def test_outputs_columns_and_rows(first_run):
   index = pd.read_csv(workdir / "profiles" / "standard" / "index.csv")
   assert len(index) == NUM_PROFILES - 1 + NUM_SEEDS  # trainable is saved once per seed
   csv = pd.read_csv(workdir / "results.csv", keep_default_na=False)
-  assert list(csv.columns[: len(sweep.RESULT_COLUMNS)]) == list(sweep.RESULT_COLUMNS)
+  assert list(csv.columns[: len(results.RESULT_COLUMNS)]) == list(results.RESULT_COLUMNS)
   assert any(c.startswith("perf/") for c in csv.columns)
   cells = csv[csv["router"].isin(["sim", "mlp", "graph"])]
   assert len(cells) == 2 * NUM_PROFILES * 3 * NUM_SEEDS  # settings x profiles x routers x seeds

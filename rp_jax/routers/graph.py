@@ -66,6 +66,8 @@ import numpy as np
 import optax
 
 from rp_jax import train as tr
+from rp_jax.ops import NEG, PRECISION
+from rp_jax.routers.base import Family, RouterFns
 from rp_jax.routers.data import RouterData
 
 
@@ -101,7 +103,6 @@ class GraphConfig:
   clip_norm: float = 1.0
   cosine_alpha: float = 1.0
   skip_empty: bool = True
-  name: str = dataclasses.field(default="graph", init=False)
 
   def __post_init__(self):
     if min(self.epochs, self.batch_size, self.hidden, self.heads, self.layers) < 1:
@@ -120,10 +121,6 @@ def resolve(config: GraphConfig, data: RouterData) -> GraphConfig:
   if config.skip_empty and bool(np.isfinite(labels).any(1).all()):
     return dataclasses.replace(config, skip_empty=False)
   return config
-
-
-_NEG = -1e30  # masked attention logit (finite, so masked rows never produce NaN)
-PRECISION = jax.lax.Precision.HIGHEST  # float32 matmuls on GPUs too (no TF32), as the MLPRouter
 
 
 class BipartiteGAT(nn.Module):
@@ -157,7 +154,7 @@ class BipartiteGAT(nn.Module):
     def attend(z_self, s_self, d_self, z_nb, s_nb, mask_nb, keep_XxYxH):
       """Nodes (rows of z_self) attend over the masked neighbours z_nb and themselves."""
       e_nb = nn.leaky_relu(s_nb[None, :, :] + d_self[:, None, :], 0.2)  # [X, Y, H]
-      e_nb = jnp.where(mask_nb[None, :, None], e_nb, _NEG)
+      e_nb = jnp.where(mask_nb[None, :, None], e_nb, NEG)
       e_self = nn.leaky_relu(s_self + d_self, 0.2)  # [X, H]
       a = jax.nn.softmax(jnp.concatenate([e_nb, e_self[:, None, :]], axis=1), axis=1)
       if keep_XxYxH is not None:
@@ -242,15 +239,20 @@ def static_sizes(config: GraphConfig, data: RouterData) -> tuple[int, int, int]:
   return n_val, num_batches, n_ctx
 
 
-def make_pieces(config: GraphConfig, data: RouterData) -> tuple[tr.Pieces, tr.TrainConfig]:
-  """The training pieces and loop config of a GraphRouter on ``data`` (arrays may be traced)."""
+def make(config: GraphConfig, data: RouterData) -> RouterFns:
+  """The pure functions (training pieces, loop, state, score) of a GraphRouter on ``data``.
+
+  The state holds the trained parameters and the graph's query nodes (``nodes_NxD``: the
+  non-validation training queries, then the test queries in transductive mode); scoring appends
+  the scored queries as rows outside the graph. A scored query attends over the models and itself
+  only, so a test query scored outside the graph gets the same logits as the same query inside it.
+  """
   module = GraphRouter(config.hidden, config.heads, config.layers)
   n_val, num_batches, n_ctx = static_sizes(config, data)
   num_q, num_test, bs = data.num_train, data.num_test, config.batch_size
   num_cand, rate = data.num_candidates, config.dropout
   data = jax.tree.map(jnp.asarray, data)
   trainable_A = data.trainable_A
-  all_A = jnp.ones_like(trainable_A)
 
   def apply(params, queries, node_mask, profile, model_mask, key=None):
     keep = None
@@ -323,14 +325,25 @@ def make_pieces(config: GraphConfig, data: RouterData) -> tuple[tr.Pieces, tr.Tr
     n = has.sum()
     return jnp.where(n > 0, (got * has).sum() / jnp.maximum(n, 1), jnp.nan).astype(jnp.float32)
 
-  def route(params, profile_AxD, sp):
-    if config.transductive:  # the test queries are graph nodes already, right after training's
-      queries, node_mask, _ = eval_graph(sp, data.test_q_QxD[:0])
-      start = num_q - n_val
-    else:
-      queries, node_mask, start = eval_graph(sp, data.test_q_QxD)
-    logits_QxA = apply(params, queries, node_mask, profile_AxD, all_A)[start : start + num_test]
-    return jnp.argmax(logits_QxA, axis=-1).astype(jnp.int32)
+  def state(params, profile_AxD, sp, hparams):
+    del profile_AxD, hparams
+    queries, _, n_nodes = eval_graph(sp, data.train_q_QxD[:0])
+    return {"params": params, "nodes_NxD": queries[:n_nodes]}
 
   loop = tr.TrainConfig.for_router(config, num_batches)
-  return tr.Pieces(init, split, batches, loss, validate, route), loop
+  return RouterFns(tr.Pieces(init, split, batches, loss, validate), loop, state)
+
+
+def score(config: GraphConfig, state, profile_AxD, query_QxD, hparams) -> jax.Array:
+  """[Q, A] logits of queries scored outside the graph whose nodes the state holds."""
+  del hparams
+  nodes_NxD = state["nodes_NxD"]
+  queries = jnp.concatenate([nodes_NxD, query_QxD])
+  node_mask = jnp.arange(queries.shape[0]) < nodes_NxD.shape[0]
+  all_A = jnp.ones(profile_AxD.shape[0], bool)
+  module = GraphRouter(config.hidden, config.heads, config.layers)
+  logits = module.apply({"params": state["params"]}, queries, node_mask, profile_AxD, all_A)
+  return logits[nodes_NxD.shape[0] :]
+
+
+FAMILY = Family("graph", GraphConfig, DEFAULT_HPARAMS, make, score, resolve=resolve)

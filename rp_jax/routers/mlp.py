@@ -46,12 +46,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from rp_jax import train as tr
+from rp_jax.ops import PRECISION
+from rp_jax.routers.base import Family, RouterFns
 from rp_jax.routers.data import RouterData
 
 BATCHINGS = ("query", "pairs")
-# Full float32 matmuls: GPUs otherwise default to TF32, whose rounding makes the vmapped grid and
-# the looped cells drift apart (on an H200, 82% equal choices with TF32, 99% with this).
-PRECISION = jax.lax.Precision.HIGHEST
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +83,6 @@ class MLPConfig:
   clip_norm: float = 1.0
   cosine_alpha: float = 0.1
   skip_empty: bool = True
-  name: str = dataclasses.field(default="mlp", init=False)
 
   def __post_init__(self):
     if self.batching not in BATCHINGS:
@@ -178,8 +176,8 @@ def static_sizes(config: MLPConfig, data: RouterData) -> tuple[int, int, int]:
   return n_val, tr.ceil_div(len(data.pairs_Px3), config.batch_size), config.batch_size
 
 
-def make_pieces(config: MLPConfig, data: RouterData) -> tuple[tr.Pieces, tr.TrainConfig]:
-  """The training pieces and loop config of an MLPRouter on ``data`` (arrays may be traced).
+def make(config: MLPConfig, data: RouterData) -> RouterFns:
+  """The pure functions (training pieces, loop, state, score) of an MLPRouter on ``data``.
 
   Args:
     config: resolved static settings.
@@ -255,9 +253,19 @@ def make_pieces(config: MLPConfig, data: RouterData) -> tuple[tr.Pieces, tr.Trai
     n = mask.sum()
     return jnp.where(n > 0, (right & mask).sum() / jnp.maximum(n, 1), jnp.nan).astype(jnp.float32)
 
-  def route(params, profile_AxD, sp):
-    del sp
-    return jnp.argmax(scores(params, data.test_q_QxD, profile_AxD), axis=-1).astype(jnp.int32)
+  def state(params, profile_AxD, sp, hparams):
+    del profile_AxD, sp, hparams
+    return {"params": params}
 
   loop = tr.TrainConfig.for_router(config, num_batches)
-  return tr.Pieces(init, split, batches, loss, validate, route), loop
+  return RouterFns(tr.Pieces(init, split, batches, loss, validate), loop, state)
+
+
+def score(config: MLPConfig, state, profile_AxD, query_QxD, hparams) -> jax.Array:
+  """[Q, A] two-tower scores of the trained parameters (no dropout)."""
+  del hparams
+  module = MLPRouter(config.hidden, config.out)
+  return module.apply({"params": state["params"]}, query_QxD, profile_AxD)
+
+
+FAMILY = Family("mlp", MLPConfig, DEFAULT_HPARAMS, make, score, resolve=resolve)

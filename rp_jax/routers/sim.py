@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from rp_jax import ops
+from rp_jax.routers.base import Family, RouterFns
 
 
 @dataclasses.dataclass(frozen=True)
 class SimConfig:
-  """SimRouter has no settings; the type selects the router in ``rp_jax.routers.api``."""
-
-  name: str = dataclasses.field(default="sim", init=False)
+  """SimRouter has no settings."""
 
 
 def check_dims(query_dim: int, profile_dim: int) -> None:
@@ -37,17 +37,19 @@ def cosine_scores(query_QxD: jax.Array, profile_AxD: jax.Array) -> jax.Array:
   eps = 1e-12
   q = query_QxD / jnp.maximum(jnp.linalg.norm(query_QxD, axis=-1, keepdims=True), eps)
   p = profile_AxD / jnp.maximum(jnp.linalg.norm(profile_AxD, axis=-1, keepdims=True), eps)
-  return jnp.matmul(q, p.T, precision=jax.lax.Precision.HIGHEST)
+  return jnp.matmul(q, p.T, precision=ops.PRECISION)
 
 
-class SimRouter(nn.Module):
-  """Parameter-free module: ``apply({}, query_QxD, profile_AxD)`` -> [Q, A] cosine scores."""
-
-  @nn.compact
-  def __call__(self, query_QxD: jax.Array, profile_AxD: jax.Array) -> jax.Array:
-    return cosine_scores(query_QxD, profile_AxD)
+def make(config: SimConfig, data) -> RouterFns:
+  """The (training-free) pure functions of the SimRouter: no pieces, an empty state."""
+  del config, data
+  return RouterFns(pieces=None, loop=None, state=lambda params, profile_AxD, split, hparams: {})
 
 
-def sim_route(query_QxD: jax.Array, profile_AxD: jax.Array) -> jax.Array:
-  """[Q] int32 argmax_a cos(query, profile_a) (ties -> the lowest candidate index)."""
-  return jnp.argmax(cosine_scores(query_QxD, profile_AxD), axis=-1).astype(jnp.int32)
+def score(config: SimConfig, state, profile_AxD, query_QxD, hparams) -> jax.Array:
+  """[Q, A] cosine scores."""
+  del config, state, hparams
+  return cosine_scores(query_QxD, profile_AxD)
+
+
+FAMILY = Family("sim", SimConfig, {}, make, score, trainable=False, same_space=True)

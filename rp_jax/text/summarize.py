@@ -19,6 +19,8 @@ import dataclasses
 import re
 from collections.abc import Sequence
 
+from rp_jax.text.llm import ChatClient
+
 SNIPPET_WORDS = 24
 
 
@@ -196,8 +198,6 @@ def make_summarizer(name: str = "template", **options):
   if name == "template":
     return TemplateSummarizer(**options)
   if name == "openai":
-    from rp_jax.text.llm import ChatClient
-
     missing = [k for k in ("base_url", "model") if not options.get(k)]
     if missing:
       raise ValueError(f"the openai summariser needs {missing} (e.g. --config.llm.base_url=...)")

@@ -1,0 +1,273 @@
+"""Results: rows of the results table, cell ids, and the statistics the report prints.
+
+The sweep turns every evaluated selection into one row (``metric_rows``); ``SettingResult`` keeps
+a setting's rows and the per-test-row performance of every cell and baseline, from which
+``cell_stats`` / ``baseline_stats`` compute means over seeds with paired bootstrap intervals, and
+``claims`` the evidence for the paper's three claims. ``rp_jax.report`` only formats these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from rp_jax import metrics
+from rp_jax.config import ProfileSpec
+from rp_jax.routers.baselines import Baseline
+from rp_jax.types import History
+
+RESULT_COLUMNS = (
+  "setting",
+  "profile",
+  "graph",
+  "hops",
+  "learn",
+  "norm",
+  "router",
+  "seed",
+  "avg_performance",
+  "hit_rate",
+  "cost_per_query",
+  "selection_entropy",
+  "new_model_selection_rate",
+  "new_model_recall",
+)
+KEY_COLUMNS = RESULT_COLUMNS[:8]
+METRIC_COLUMNS = RESULT_COLUMNS[8:]
+
+
+def cell_id(router: str, profile: str, graph: str, hops, norm: str) -> str:
+  """The id of a (router, profile) cell: ``router|profile|graph|hops|norm``."""
+  return f"{router}|{profile}|{graph}|{hops}|{norm}"
+
+
+def spec_keys(spec: ProfileSpec) -> dict:
+  """The profile columns of a results row."""
+  return {
+    "profile": spec.profile,
+    "graph": spec.graph,
+    "hops": spec.hops,
+    "learn": spec.learn,
+    "norm": spec.norm + ("+self" if spec.self_loop else ""),
+  }
+
+
+def spec_cell_id(router: str, spec: ProfileSpec) -> str:
+  k = spec_keys(spec)
+  return cell_id(router, k["profile"], k["graph"], k["hops"], k["norm"])
+
+
+def metric_rows(setting: str, ms: dict, test: metrics.TestSet, keys: list[dict]) -> list[dict]:
+  """One results row per entry of ``keys`` from metrics ``ms`` with a matching leading axis.
+
+  Args:
+    setting: the setting's name.
+    ms: ``metrics.evaluate`` outputs with a leading axis of len(keys) (numpy).
+    test: the TestSet (task and candidate names of the per-task and share columns).
+    keys: the key columns of each row (profile, graph, hops, learn, norm, router, seed).
+  """
+  rows = []
+  for i, k in enumerate(keys):
+    row = {"setting": setting, **k}
+    for c in METRIC_COLUMNS:
+      row[c] = float(ms[c][i])
+    row["regret"] = float(ms["regret"][i])
+    for t, v in zip(test.task_names, np.asarray(ms["per_task"][i]).tolist(), strict=True):
+      row[f"perf/{t}"] = v
+    for c, v in zip(test.candidate_names, np.asarray(ms["histogram"][i]).tolist(), strict=True):
+      row[f"share/{c}"] = v
+    rows.append(row)
+  return rows
+
+
+def baseline_keys(name: str) -> dict:
+  return {
+    "profile": "",
+    "graph": "",
+    "hops": "",
+    "learn": "",
+    "norm": "",
+    "router": name,
+    "seed": 0,
+  }
+
+
+@dataclasses.dataclass
+class SettingResult:
+  """What the sweep produced for one setting.
+
+  Attributes:
+    history, test: the setting's data and test rows.
+    rows: results rows (baselines and router cells).
+    cell_rows: cell id -> [R, Q] per-test-row performance of each seed.
+    baselines: name -> Baseline (its kind, rule and selection).
+    baseline_rows: name -> [Q] per-test-row performance.
+    specs: the profile specs of the setting.
+  """
+
+  history: History
+  test: metrics.TestSet
+  rows: list[dict]
+  cell_rows: dict[str, np.ndarray]
+  baselines: dict[str, Baseline]
+  baseline_rows: dict[str, np.ndarray]
+  specs: list[ProfileSpec]
+
+
+def results_frame(rows: list[dict]) -> pd.DataFrame:
+  """The results table: key and metric columns, then per-task, regret and share columns."""
+  frame = pd.DataFrame(rows)
+  if frame.empty:
+    return pd.DataFrame(columns=list(RESULT_COLUMNS))
+  task_cols = sorted({c for c in frame.columns if c.startswith("perf/")})
+  share_cols = sorted({c for c in frame.columns if c.startswith("share/")})
+  cols = [*RESULT_COLUMNS, *task_cols, "regret", *share_cols]
+  return frame.reindex(columns=cols)
+
+
+# -- statistics ----------------------------------------------------------------------------------
+
+
+def is_router_row(frame: pd.DataFrame, routers) -> pd.Series:
+  return frame["router"].isin(tuple(routers))
+
+
+def cell_stats(
+  frame: pd.DataFrame, results: dict[str, SettingResult], routers, num_resamples: int, seed: int
+) -> pd.DataFrame:
+  """One row per (setting, router, profile cell): mean and sd over seeds, bootstrap CI.
+
+  The interval is a 95% paired percentile bootstrap over test rows of the seed-averaged per-row
+  performance; all cells of a setting share the resamples (``jax.random.key(seed)``).
+  """
+  cells = frame[is_router_row(frame, routers)]
+  if cells.empty:
+    return pd.DataFrame()
+  g = cells.groupby(
+    ["setting", "router", "profile", "graph", "hops", "learn", "norm"], dropna=False
+  )
+  stats = g.agg(
+    mean=("avg_performance", "mean"),
+    sd=("avg_performance", "std"),
+    seeds=("seed", "count"),
+    recall=("new_model_recall", "mean"),
+    new_rate=("new_model_selection_rate", "mean"),
+    entropy=("selection_entropy", "mean"),
+  ).reset_index()
+  lo, hi = [], []
+  for setting in stats["setting"].unique():
+    sel = stats["setting"] == setting
+    keys = [cell_id(r.router, r.profile, r.graph, r.hops, r.norm) for r in stats[sel].itertuples()]
+    rows_SxQ = np.stack([results[setting].cell_rows[k].mean(0) for k in keys])
+    ci = metrics.bootstrap(jax.random.key(seed), jnp.asarray(rows_SxQ), num_resamples)
+    lo += np.asarray(ci["lo"]).tolist()
+    hi += np.asarray(ci["hi"]).tolist()
+  stats["ci_lo"], stats["ci_hi"] = lo, hi
+  return stats
+
+
+def baseline_stats(
+  frame: pd.DataFrame, results: dict[str, SettingResult], routers, num_resamples: int, seed: int
+) -> pd.DataFrame:
+  """One row per (setting, baseline): its metrics, kind, rule and a paired bootstrap CI."""
+  out = []
+  for setting, res in results.items():
+    b = frame[(frame["setting"] == setting) & ~is_router_row(frame, routers)]
+    if b.empty:
+      continue
+    names = list(res.baselines)
+    rows_SxQ = jnp.asarray(np.stack([res.baseline_rows[n] for n in names]))
+    ci = metrics.bootstrap(jax.random.key(seed), rows_SxQ, num_resamples)
+    lo = dict(zip(names, np.asarray(ci["lo"]).tolist(), strict=True))
+    hi = dict(zip(names, np.asarray(ci["hi"]).tolist(), strict=True))
+    for r in b.itertuples():
+      x = res.baselines[r.router]
+      out.append(
+        {
+          "setting": setting,
+          "name": r.router,
+          "kind": x.kind,
+          "description": x.description,
+          "avg_performance": r.avg_performance,
+          "ci_lo": lo[r.router],
+          "ci_hi": hi[r.router],
+          "hit_rate": r.hit_rate,
+          "cost_per_query": r.cost_per_query,
+          "selection_entropy": r.selection_entropy,
+        }
+      )
+  return pd.DataFrame(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class Evidence:
+  """One line of evidence for one of the paper's claims (``report`` formats it).
+
+  Attributes:
+    claim: 1 (structured beats flat), 2 (query beats domain), 3 (new-LLM generalisation).
+    router: the router the line is about.
+    text: what is compared, e.g. "emb_gnn: T+Q vs T+D".
+    a, b: the two cells' seed-averaged means (None for claim 3).
+    p: P(a better than b) over paired bootstrap resamples (None for claim 3).
+  """
+
+  claim: int
+  router: str
+  text: str
+  a: float | None = None
+  b: float | None = None
+  p: float | None = None
+
+
+def claims(
+  stats: pd.DataFrame, results: dict[str, SettingResult], routers, num_resamples: int, seed: int
+) -> list[Evidence]:
+  """Evidence for the paper's three claims from our cells (paired bootstrap over test rows)."""
+  if stats.empty:
+    return []
+  key = jax.random.key(seed)
+
+  def rows(setting, r):
+    return jnp.asarray(
+      results[setting].cell_rows[cell_id(r.router, r.profile, r.graph, r.hops, r.norm)].mean(0)
+    )
+
+  def compare(claim, router, text, setting, a, b):
+    p = float(metrics.prob_better(key, rows(setting, a), rows(setting, b), num_resamples))
+    return Evidence(claim, router, text, float(a["mean"]), float(b["mean"]), p)
+
+  out = []
+  st = stats[stats["setting"] == "standard"]
+  for r in routers:  # (1) structured vs flat, graph T+Q+D
+    s = st[st["router"] == r]
+    flat = s[(s["profile"] == "flat") & (s["graph"] == "TQD")]
+    struct = s[s["profile"].isin(["emb_gnn", "text_gnn", "trainable"]) & (s["graph"] == "TQD")]
+    if flat.empty or struct.empty:
+      continue
+    best = struct.loc[struct["mean"].idxmax()]
+    won = int((struct["mean"] > flat.iloc[0]["mean"]).sum())
+    text = (
+      f"{won}/{len(struct)} structured T+Q+D cells beat flat; best "
+      f"{best['profile']} K={best['hops']} vs flat"
+    )
+    out.append(compare(1, r, text, "standard", best, flat.iloc[0]))
+  for r in routers:  # (2) query-level vs domain-level signals (Table 2: T+Q vs T+D)
+    for p in ("emb_gnn", "text_gnn", "flat"):
+      s = st[(st["router"] == r) & (st["profile"] == p)]
+      tq, td = s[s["graph"] == "TQ"], s[s["graph"] == "TD"]
+      if tq.empty or td.empty:
+        continue
+      out.append(compare(2, r, f"{p}: T+Q vs T+D", "standard", tq.iloc[0], td.iloc[0]))
+  nl = stats[stats["setting"] == "newllm"]
+  for r in routers:  # (3) new-LLM generalisation: new-model recall by profile family
+    s = nl[nl["router"] == r]
+    if s.empty:
+      continue
+    fam = s.groupby("profile")["recall"].max().sort_values(ascending=False)
+    text = "best new-model recall by profile: " + ", ".join(f"{k} {v:.3f}" for k, v in fam.items())
+    out.append(Evidence(3, r, text))
+  return out
