@@ -39,11 +39,7 @@ def toy_pieces(num_val=8, per_batch=8, empty_batches=0):
     del profile_AxD
     return -jnp.mean((x[sp.val_idx] @ params["w"] - y[sp.val_idx]) ** 2)
 
-  def route(params, profile_AxD, sp):
-    del profile_AxD, sp
-    return (x @ params["w"] > 0).astype(jnp.int32)
-
-  pieces = tr.Pieces(init, split, batches, loss, validate, route)
+  pieces = tr.Pieces(init, split, batches, loss, validate)
   return pieces, num_batches
 
 
