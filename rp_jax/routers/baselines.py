@@ -95,6 +95,81 @@ def _task_positions(history: History, test: TestSet) -> np.ndarray:
   return np.asarray([history.task_index(n) for n in test.task_names], np.int64)
 
 
+def _best_single(history: History, test: TestSet) -> tuple[int, np.ndarray, np.ndarray]:
+  """(position of the best single candidate by training-pair win rate, scores [A, T], has [A, T]).
+
+  Ties are broken by the mean benchmark score over the routing tasks, then pool order;
+  candidates without pairs rank last.
+  """
+  task_of_pair_P = history.query_task[history.pairs_Px3[:, 0]]
+  wins_1xA, losses_1xA = _win_counts(history, np.zeros_like(task_of_pair_P), 1)
+  route_T = _task_positions(history, test)
+  scores_AxT = history.scores_MxT[np.ix_(history.candidates, route_T)].astype(np.float64)
+  has_AxT = np.isfinite(scores_AxT)
+  num_scores_A = has_AxT.sum(1)
+  mean_score_A = np.where(
+    num_scores_A > 0,
+    np.where(has_AxT, scores_AxT, 0.0).sum(1) / np.maximum(num_scores_A, 1),
+    np.nan,
+  )
+  best = int(_lex_argmax(_win_rate(wins_1xA, losses_1xA), mean_score_A[None, :])[0])
+  return best, scores_AxT, has_AxT
+
+
+def task_best_pairs(history: History, test: TestSet, fallback: int) -> np.ndarray:
+  """[T_test] per routing task, the candidate with the most net training-pair wins.
+
+  Net wins rather than raw wins: models appear in very different numbers of pairs per task, and
+  raw counts reward exposure (a model in many pairs wins many and loses many). Net wins also
+  reproduce SPEC §3's reference point (0.657 on the public data; raw wins give 0.642). Ties: the
+  win rate on the task, then pool order; a task without pairs gets ``fallback``.
+  """
+  route_T = _task_positions(history, test)
+  rt_pos_T = np.full(history.num_tasks, -1, np.int64)
+  rt_pos_T[route_T] = np.arange(test.num_tasks)
+  task_of_pair_P = history.query_task[history.pairs_Px3[:, 0]]
+  wins_TxA, losses_TxA = _win_counts(history, rt_pos_T[task_of_pair_P], test.num_tasks)
+  seen_TxA = (wins_TxA + losses_TxA) > 0
+  net_TxA = np.where(seen_TxA, wins_TxA - losses_TxA, np.nan)
+  best_T = _lex_argmax(net_TxA, _win_rate(wins_TxA, losses_TxA))
+  return np.where(seen_TxA.any(1), best_T, fallback)
+
+
+def _oracles(perf_QxA: np.ndarray, task_Q: np.ndarray, num_tasks: int, names) -> list[Baseline]:
+  """The upper bounds that read test outcomes: per query, best constant, per task."""
+  num_rows, num_cand = perf_QxA.shape
+  eye_AxA = np.eye(num_cand, dtype=np.float32)
+  oracle_single = int(np.argmax(perf_QxA.mean(0)))
+  sum_TxA = np.zeros((num_tasks, num_cand))
+  np.add.at(sum_TxA, task_Q, perf_QxA)
+  count_T = np.bincount(task_Q, minlength=num_tasks)
+  mean_TxA = sum_TxA / np.maximum(count_T, 1)[:, None]
+  return [
+    Baseline(
+      "oracle_query",
+      eye_AxA[np.argmax(perf_QxA, axis=1)],
+      "upper_bound",
+      "Per test row, the candidate with the best outcome on that row (first in pool order on "
+      "ties); an upper bound that reads test outcomes.",
+    ),
+    Baseline(
+      "oracle_single",
+      np.broadcast_to(eye_AxA[oracle_single], (num_rows, num_cand)).copy(),
+      "upper_bound",
+      f"Always route to {names[oracle_single]}, the candidate with the best mean test outcome "
+      "(first in pool order on ties); an upper bound on constant routing that reads test "
+      "outcomes.",
+    ),
+    Baseline(
+      "oracle_task",
+      eye_AxA[np.argmax(mean_TxA, axis=1)[task_Q]],
+      "upper_bound",
+      "Per routing task, the candidate with the best mean test outcome on that task (first in "
+      "pool order on ties); an upper bound that reads test outcomes.",
+    ),
+  ]
+
+
 def baselines(history: History, test: TestSet | None = None) -> dict[str, Baseline]:
   """All baselines of a History, as selections over the test rows.
 
@@ -119,112 +194,57 @@ def baselines(history: History, test: TestSet | None = None) -> dict[str, Baseli
   perf_QxA = np.asarray(test.perf_QxA, np.float64)
   task_Q = np.asarray(test.task_Q, np.int64)
   num_rows, num_cand = perf_QxA.shape
-  num_tasks = test.num_tasks
   names = history.candidate_names
   eye_AxA = np.eye(num_cand, dtype=np.float32)
-  routed = lambda choice_Q: eye_AxA[choice_Q]
   constant = lambda a: np.broadcast_to(eye_AxA[a], (num_rows, num_cand)).copy()
-
-  out: dict[str, Baseline] = {}
-  out["random"] = Baseline(
-    "random",
-    np.full((num_rows, num_cand), 1.0 / num_cand, np.float32),
-    "random",
-    f"Uniform random choice among the {num_cand} candidates, as its expected value "
-    f"(weight 1/{num_cand} on every candidate of every row).",
-  )
-  for a, name in enumerate(names):
-    out[f"const/{name}"] = Baseline(
-      f"const/{name}", constant(a), "constant", f"Always route to {name}."
-    )
-
-  # -- best single model, from training pairs only --------------------------------------------
-  task_of_pair_P = history.query_task[history.pairs_Px3[:, 0]]
-  wins_1xA, losses_1xA = _win_counts(history, np.zeros_like(task_of_pair_P), 1)
-  win_rate_1xA = _win_rate(wins_1xA, losses_1xA)
-  route_T = _task_positions(history, test)
-  scores_AxT = history.scores_MxT[np.ix_(history.candidates, route_T)].astype(np.float64)
-  has_AxT = np.isfinite(scores_AxT)
-  num_scores_A = has_AxT.sum(1)
-  mean_score_A = np.where(
-    num_scores_A > 0,
-    np.where(has_AxT, scores_AxT, 0.0).sum(1) / np.maximum(num_scores_A, 1),
-    np.nan,
-  )
-  best = int(_lex_argmax(win_rate_1xA, mean_score_A[None, :])[0])
+  out = [
+    Baseline(
+      "random",
+      np.full((num_rows, num_cand), 1.0 / num_cand, np.float32),
+      "random",
+      f"Uniform random choice among the {num_cand} candidates, as its expected value "
+      f"(weight 1/{num_cand} on every candidate of every row).",
+    ),
+    *(
+      Baseline(f"const/{name}", constant(a), "constant", f"Always route to {name}.")
+      for a, name in enumerate(names)
+    ),
+  ]
+  best, scores_AxT, has_AxT = _best_single(history, test)
   held = history.held_out_names
   held_note = (
     f"; held-out models ({', '.join(held)}) have no training pairs, so this rule cannot choose them"
     if held
     else ""
   )
-  out["best_single"] = Baseline(
-    "best_single",
-    constant(best),
-    "rule",
-    f"Always route to {names[best]}, the candidate with the highest win rate over all training "
-    "pairs (wins / (wins + losses); ties broken by mean benchmark score over the routing tasks, "
-    f"then pool order; candidates without pairs rank last){held_note}.",
-  )
-
-  # -- per routing task: best benchmark score ------------------------------------------------------
   best_bench_T = np.argmax(np.where(has_AxT, scores_AxT, -np.inf), axis=0)
   best_bench_T = np.where(has_AxT.any(0), best_bench_T, best)
-  out["task_best_benchmark"] = Baseline(
-    "task_best_benchmark",
-    routed(best_bench_T[task_Q]),
-    "rule",
-    "Per routing task, route to the candidate with the highest benchmark score on that task "
-    "(candidates without a score skipped, ties to pool order; best_single if no candidate has a "
-    "score).",
-  )
-
-  # -- per routing task: most training-pair wins ----------------------------------------------------
-  rt_pos_T = np.full(history.num_tasks, -1, np.int64)
-  rt_pos_T[route_T] = np.arange(num_tasks)
-  wins_TxA, losses_TxA = _win_counts(history, rt_pos_T[task_of_pair_P], num_tasks)
-  # Net wins rather than raw wins: models appear in very different numbers of pairs per task, and
-  # raw counts reward exposure (a model in many pairs wins many and loses many). Net wins also
-  # reproduce SPEC §3's reference point (0.657 on the public data; raw wins give 0.642).
-  seen_TxA = (wins_TxA + losses_TxA) > 0
-  net_TxA = np.where(seen_TxA, wins_TxA - losses_TxA, np.nan)
-  best_pairs_T = _lex_argmax(net_TxA, _win_rate(wins_TxA, losses_TxA))
-  best_pairs_T = np.where(seen_TxA.any(1), best_pairs_T, best)
-  out["task_best_pairs"] = Baseline(
-    "task_best_pairs",
-    routed(best_pairs_T[task_Q]),
-    "rule",
-    "Per routing task, route to the candidate with the most net wins (wins - losses) over the "
-    "training pairs of that task (ties broken by its win rate on that task, then pool order; "
-    "candidates without pairs of the task skipped; best_single if the task has no pairs)"
-    f"{held_note}.",
-  )
-
-  # -- oracles (upper bounds, they read test outcomes) -------------------------------------------
-  out["oracle_query"] = Baseline(
-    "oracle_query",
-    routed(np.argmax(perf_QxA, axis=1)),
-    "upper_bound",
-    "Per test row, the candidate with the best outcome on that row (first in pool order on ties); "
-    "an upper bound that reads test outcomes.",
-  )
-  oracle_single = int(np.argmax(perf_QxA.mean(0)))
-  out["oracle_single"] = Baseline(
-    "oracle_single",
-    constant(oracle_single),
-    "upper_bound",
-    f"Always route to {names[oracle_single]}, the candidate with the best mean test outcome "
-    "(first in pool order on ties); an upper bound on constant routing that reads test outcomes.",
-  )
-  sum_TxA = np.zeros((num_tasks, num_cand))
-  np.add.at(sum_TxA, task_Q, perf_QxA)
-  count_T = np.bincount(task_Q, minlength=num_tasks)
-  mean_TxA = sum_TxA / np.maximum(count_T, 1)[:, None]
-  out["oracle_task"] = Baseline(
-    "oracle_task",
-    routed(np.argmax(mean_TxA, axis=1)[task_Q]),
-    "upper_bound",
-    "Per routing task, the candidate with the best mean test outcome on that task (first in "
-    "pool order on ties); an upper bound that reads test outcomes.",
-  )
-  return out
+  out += [
+    Baseline(
+      "best_single",
+      constant(best),
+      "rule",
+      f"Always route to {names[best]}, the candidate with the highest win rate over all "
+      "training pairs (wins / (wins + losses); ties broken by mean benchmark score over the "
+      f"routing tasks, then pool order; candidates without pairs rank last){held_note}.",
+    ),
+    Baseline(
+      "task_best_benchmark",
+      eye_AxA[best_bench_T[task_Q]],
+      "rule",
+      "Per routing task, route to the candidate with the highest benchmark score on that task "
+      "(candidates without a score skipped, ties to pool order; best_single if no candidate has "
+      "a score).",
+    ),
+    Baseline(
+      "task_best_pairs",
+      eye_AxA[task_best_pairs(history, test, best)[task_Q]],
+      "rule",
+      "Per routing task, route to the candidate with the most net wins (wins - losses) over the "
+      "training pairs of that task (ties broken by its win rate on that task, then pool order; "
+      "candidates without pairs of the task skipped; best_single if the task has no pairs)"
+      f"{held_note}.",
+    ),
+    *_oracles(perf_QxA, task_Q, test.num_tasks, names),
+  ]
+  return {b.name: b for b in out}
