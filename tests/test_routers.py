@@ -16,13 +16,13 @@ DIM = 16
 NUM_TRAIN, NUM_TEST = 180, 60
 CANDIDATES = (0, 2, 3)  # model 1 is in the pool but not a candidate
 
-# Tiny static configs shared by the tests, so that each compiled function is built once.
-MLP_CFG = mlp.MLPConfig(epochs=8, hidden=32, out=16, batch_size=16)
-# The GraphRouter learns slowly (its attention is static and a model's representation is mostly a
-# mean over queries), hence more epochs and a larger rate; epochs cost little at this size
-# (compiling dominates).
-GRAPH_CFG = graph.GraphConfig(epochs=60, hidden=32, heads=4, batch_size=16)
-GRAPH_HP = {"learning_rate": 5e-3}
+# Tiny static configs shared by the tests, so that each compiled function is built once. The
+# learning tests use the production hyperparameters (SPEC §2: lr 1e-4, ...); epochs are chosen so
+# that a tiny run takes a production run's order of optimiser steps (MLP: 40 epochs x 12 batches
+# vs 20 x 114 on the public data; Graph: 250 x 11 vs 100 x 29).
+MLP_CFG = mlp.MLPConfig(epochs=40, hidden=32, out=16, batch_size=16)
+GRAPH_CFG = graph.GraphConfig(epochs=250, hidden=32, heads=4, batch_size=16)
+# Another hyperparameter point (traced: must not recompile; must change the results).
 FAST = {"learning_rate": 3e-3}
 
 
@@ -102,16 +102,16 @@ def setting():
 def mlp_grid(setting):
   _, _, data, _, prof = setting
   before = tracing.TRACES["router_grid"]
-  res = grid.train_grid("mlp", MLP_CFG, data, prof, [0, 1], FAST, return_state=True)
+  res = grid.train_grid("mlp", MLP_CFG, data, prof, [0, 1], return_state=True)
   traces = tracing.TRACES["router_grid"] - before
-  again = grid.train_grid("mlp", MLP_CFG, data, prof, [0, 1], return_state=True)
+  again = grid.train_grid("mlp", MLP_CFG, data, prof, [0, 1], FAST, return_state=True)
   return res, traces, tracing.TRACES["router_grid"] - before - traces, again
 
 
 @pytest.fixture(scope="module")
 def graph_grid(setting):
   _, _, data, _, prof = setting
-  return grid.train_grid("graph", GRAPH_CFG, data, prof, [0, 1], GRAPH_HP, return_state=True)
+  return grid.train_grid("graph", GRAPH_CFG, data, prof, [0, 1], return_state=True)
 
 
 def avg_perf(choices_Q, perf_QxA):
@@ -192,13 +192,16 @@ def test_mlp_grid_compiles_once(mlp_grid):
 
 def test_mlp_grid_matches_loop(setting, mlp_grid):
   _, _, data, _, prof = setting
-  res = mlp_grid[3]  # default hyperparameters (lr 1e-4)
+  res = mlp_grid[0]  # default hyperparameters (lr 1e-4)
   for s in range(2):
     for r in range(2):
       cell = grid.train_cell("mlp", MLP_CFG, data, prof[s], r)
       np.testing.assert_array_equal(np.asarray(cell["choices"]), res.choices_SxRxQ[s, r])
+      # Batched and unbatched matmuls round differently; over 480 Adam steps the losses drift
+      # apart by ~1e-5 of the first epoch's loss (measured 1.6e-5 absolute at the end).
+      loss0 = float(res.train_loss_SxRxE[s, r, 0])
       np.testing.assert_allclose(
-        np.asarray(cell["train_loss"]), res.train_loss_SxRxE[s, r], rtol=1e-5, atol=1e-7
+        np.asarray(cell["train_loss"]), res.train_loss_SxRxE[s, r], rtol=1e-3, atol=5e-4 * loss0
       )
       grid_params = jax.tree.map(lambda x, s=s, r=r: x[s, r], res.state["params"])
       # Batched and unbatched matmuls round differently, and Adam turns rounding noise on
@@ -218,8 +221,8 @@ def test_mlp_grid_matches_loop(setting, mlp_grid):
         centred(sc_cell), centred(sc_grid), rtol=0, atol=1e-4 * np.abs(sc_grid).max()
       )
   # Determinism: the same cell twice gives identical outputs.
-  a = grid.train_cell("mlp", MLP_CFG, data, prof[0], 0, FAST)
-  b = grid.train_cell("mlp", MLP_CFG, data, prof[0], 0, FAST)
+  a = grid.train_cell("mlp", MLP_CFG, data, prof[0], 0)
+  b = grid.train_cell("mlp", MLP_CFG, data, prof[0], 0)
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
@@ -263,19 +266,31 @@ def test_mlp_pairs_batches_are_the_training_pairs(setting):
 # -- graph -----------------------------------------------------------------------------------------
 
 
-def test_graph_learns_query_signal(setting, graph_grid):
-  _, _, _, perf_QxA, _ = setting
+def test_graph_trains_at_the_production_rate(setting, graph_grid):
   res = graph_grid
   assert res.train_loss_SxRxE.shape == (2, 2, GRAPH_CFG.epochs)
-  assert np.all(res.train_loss_SxRxE[..., -1] < res.train_loss_SxRxE[..., 0])
+  assert np.all(res.train_loss_SxRxE[..., -1] < res.train_loss_SxRxE[..., 0] - 0.01)
+  assert np.isfinite(res.val_score_SxRxE).all()
+  for leaf in jax.tree.leaves(res.state):
+    assert np.isfinite(leaf).all()
+
+
+def test_graph_learns_query_signal(setting):
+  """The architecture can learn the clusters, but not at SPEC §2's rate within its step budget.
+
+  Measured: at lr 1e-4 and ~3,300 steps (a production run's count) every cell routes like the
+  best single model (0.5) although the loss falls; that is why the sweeps select the learning
+  rate on validation queries. Here lr 3e-3 (30x) and 60 epochs.
+  """
+  _, _, data, perf_QxA, prof = setting
+  cfg = graph.GraphConfig(epochs=60, hidden=32, heads=4, batch_size=16)
+  res = grid.train_grid("graph", cfg, data, prof, [0, 1], FAST)
   best_single = perf_QxA.mean(0).max()
   perf_SR = np.array(
     [[avg_perf(res.choices_SxRxQ[s, r], perf_QxA) for r in range(2)] for s in range(2)]
   )
   # Runs end on all-correct routing (1.0) or on a partial solution (~0.67); never near 0.5.
   assert perf_SR.min() > best_single + 0.15 and perf_SR.mean() > best_single + 0.2
-  for leaf in jax.tree.leaves(res.state):
-    assert np.isfinite(leaf).all()
 
 
 def test_graph_full_graph_loss_equals_subgraph_loss_on_one_batch(setting):
@@ -411,7 +426,7 @@ def test_chunked_and_sequential_grids_match(setting, mlp_grid):
   _, _, data, _, prof = setting
   res = mlp_grid[0]
   for kw in ({"chunk_size": 1}, {"sequential": True}):
-    other = grid.train_grid("mlp", MLP_CFG, data, prof, [0, 1], FAST, **kw)
+    other = grid.train_grid("mlp", MLP_CFG, data, prof, [0, 1], **kw)
     np.testing.assert_array_equal(other.choices_SxRxQ, res.choices_SxRxQ)
     np.testing.assert_allclose(
       other.train_loss_SxRxE,
