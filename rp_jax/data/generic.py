@@ -13,9 +13,17 @@
   prompt_tokens       no        tokens sent to the model (for cost)
   completion_tokens   no        tokens produced by the model (for cost)
   cost                no        $ spent on this query by this model (overrides tokens x prices)
+  metric              no        metric name of the task (same on every row of a task that
+                                gives one; compared in lower case)
   ==================  ========  ==========================================================
 
 Every test query needs a row for every candidate. Training queries may be partial.
+
+**Binary tasks** (0/1 outcomes; ``History.task_binary``): by the metric name where the table gives
+one that rp_jax.data.task_kinds knows (em_mc, math, gsm8k, code_eval -> binary; f1_score,
+commongen_coverage -> continuous); otherwise binary when every known outcome of the task's
+TRAINING rows is 0 or 1 (test rows are never looked at: that would leak), and continuous when the
+task has no training outcome at all. The notes name the tasks decided by each rule.
 
 **Model cards** (optional JSON): ``{model: {"family": str, "text": str, "input_price": float,
 "output_price": float, "scores": {task: float | null}}}`` — prices in $ per million tokens,
@@ -42,10 +50,11 @@ import pathlib
 import numpy as np
 
 from rp_jax.data import validate as V
+from rp_jax.data.task_kinds import metric_is_binary
 from rp_jax.types import TEST, TRAIN, DataError, History
 
 REQUIRED = ("query", "task", "model", "performance")
-OPTIONAL = ("split", "prompt_tokens", "completion_tokens", "cost")
+OPTIONAL = ("split", "prompt_tokens", "completion_tokens", "cost", "metric")
 
 
 def load_generic(
@@ -107,7 +116,9 @@ def load_generic(
   if held:
     notes += hold_out(outcomes_QxM, scores_MxT, held, held_out, q_task_Q, te, tr)
   pairs_Px3 = derive_pairs(outcomes_QxM, tr, cand, held)
-  binary_T = binary_tasks(outcomes_QxM, q_task_Q, T)
+  task_metric = [tab.metrics.get(t, "") for t in range(T)]
+  binary_T, kind_notes = binary_tasks(outcomes_QxM, q_task_Q, tr, task_metric, tab.task_names)
+  notes += kind_notes
 
   return History(
     model_names=tab.model_names,
@@ -118,7 +129,7 @@ def load_generic(
     family_texts=family_texts,
     task_names=tab.task_names,
     task_texts=task_texts,
-    task_metric=[""] * T,
+    task_metric=task_metric,
     task_binary=binary_T,
     domain_names=domain_names,
     domain_texts=domain_texts,
@@ -152,6 +163,7 @@ class Table:
     task_names, t_index: tasks in order of appearance (table first, then scores, descriptions).
     q_text, q_task, q_split, q_index: queries keyed by (task index, text).
     recs: one (query, model, performance, prompt tokens, completion tokens, cost) per row.
+    metrics, metric_line: per task index, its metric name (lower case) and the line giving it.
   """
 
   model_names: list[str]
@@ -163,6 +175,8 @@ class Table:
   q_split: list[int] = dataclasses.field(default_factory=list)
   q_index: dict[tuple[int, str], int] = dataclasses.field(default_factory=dict)
   recs: list[tuple] = dataclasses.field(default_factory=list)
+  metrics: dict[int, str] = dataclasses.field(default_factory=dict)
+  metric_line: dict[int, int] = dataclasses.field(default_factory=dict)
 
   def add_task(self, task: str) -> int:
     if task not in self.t_index:
@@ -210,7 +224,9 @@ def read_rows(rows: list[dict], src: str, cards: dict, model_cards) -> Table:
       tab.m_index[model] = len(tab.model_names)
       tab.model_names.append(model)
     sp = TRAIN if split == "train" else TEST
-    q = tab.add_query(tab.add_task(task), text, sp)
+    ti = tab.add_task(task)
+    _read_metric(tab, ti, row.get("metric"), src, where, line)
+    q = tab.add_query(ti, text, sp)
     if tab.q_split[q] != sp:
       raise DataError(
         src, f"{where}, field 'split'", f"query of task {task!r} is both train and test"
@@ -225,6 +241,21 @@ def read_rows(rows: list[dict], src: str, cards: dict, model_cards) -> Table:
     ]
     tab.recs.append((q, m, perf, *opt))
   return tab
+
+
+def _read_metric(tab: Table, ti: int, metric, src: str, where: str, line: int) -> None:
+  """Records a row's metric name for its task; a different name on another row is an error."""
+  if metric is None or (isinstance(metric, str) and not metric.strip()):
+    return
+  m = V.to_str(metric, src, f"{where}, field 'metric'").strip().lower()
+  if tab.metrics.setdefault(ti, m) != m:
+    raise DataError(
+      src,
+      f"{where}, field 'metric'",
+      f"task {tab.task_names[ti]!r} has metric {tab.metrics[ti]!r} on line "
+      f"{tab.metric_line[ti]}, got {m!r}; a task has one metric",
+    )
+  tab.metric_line.setdefault(ti, line)
 
 
 @dataclasses.dataclass
@@ -426,10 +457,55 @@ def derive_pairs(
   return np.stack([np.flatnonzero(tr_Q)[qq], trainable[bb], trainable[ww]], 1)
 
 
-def binary_tasks(outcomes_QxM: np.ndarray, query_task_Q: np.ndarray, T: int) -> np.ndarray:
-  """[T] bool: every known outcome of the task's queries is 0 or 1."""
-  binary_T = np.ones(T, bool)
-  fin = np.isfinite(outcomes_QxM)
-  nonbin_QxM = fin & (outcomes_QxM != 0) & (outcomes_QxM != 1)
-  np.logical_and.at(binary_T, query_task_Q, ~nonbin_QxM.any(1))
-  return binary_T
+def binary_tasks(
+  outcomes_QxM: np.ndarray,
+  query_task_Q: np.ndarray,
+  tr_Q: np.ndarray,
+  task_metric: list[str],
+  task_names: list[str],
+) -> tuple[np.ndarray, list[str]]:
+  """[T] bool: by a known metric name, else every known TRAINING outcome of the task is 0/1.
+
+  A task without a known metric and without any training outcome is continuous. Test outcomes are
+  never looked at (deciding from them would leak test rows into training labels).
+
+  Returns:
+    (binary_T, notes naming the tasks with queries that each rule decided).
+  """
+  T = len(task_names)
+  fin_QxM = np.isfinite(outcomes_QxM) & tr_Q[:, None]
+  nonbin_Q = (fin_QxM & (outcomes_QxM != 0) & (outcomes_QxM != 1)).any(1)
+  has_T = np.zeros(T, bool)
+  np.logical_or.at(has_T, query_task_Q, fin_QxM.any(1))
+  all01_T = np.ones(T, bool)
+  np.logical_and.at(all01_T, query_task_Q, ~nonbin_Q)
+  kind_T = [metric_is_binary(m) if m else None for m in task_metric]
+  binary_T = np.array(
+    [k if k is not None else bool(all01_T[t] and has_T[t]) for t, k in enumerate(kind_T)], bool
+  ).reshape(T)
+  used = sorted(set(query_task_Q.tolist()))
+  by_metric = [t for t in used if kind_T[t] is not None]
+  unknown = [t for t in used if task_metric[t] and kind_T[t] is None]
+  no_train = [t for t in used if kind_T[t] is None and not has_T[t]]
+  odd = [t for t in by_metric if kind_T[t] and not all01_T[t]]
+  names = lambda ts: ", ".join(task_names[t] for t in ts)
+  notes = []
+  if by_metric:
+    notes.append(
+      "binary tasks by metric name (rp_jax.data.task_kinds): "
+      + ", ".join(
+        f"{task_names[t]} ({task_metric[t]}: {'0/1' if binary_T[t] else 'continuous'})"
+        for t in by_metric
+      )
+    )
+  if unknown:
+    notes.append(
+      f"metric unknown to the table, decided from the training outcomes: {names(unknown)}"
+    )
+  if no_train:
+    notes.append(
+      f"no training outcome tells whether these are 0/1, counted continuous: {names(no_train)}"
+    )
+  if odd:
+    notes.append(f"binary by metric name but with training outcomes other than 0/1: {names(odd)}")
+  return binary_T, notes

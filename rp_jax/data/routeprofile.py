@@ -27,8 +27,10 @@ What the loader decides, and reports in ``History.notes``:
   latter are the graph's query nodes; the release's own per-benchmark query lists are not public).
 - Training rows whose (task, query) also occurs among the test rows are dropped (the release
   duplicates some human_eval and mbpp test queries in its training data).
-- Training outcomes are rebuilt from pairs only where exact: on a binary task (all test outcomes
-  of the task are 0 or 1) the better model scored 1 and the worse 0; everything else is NaN.
+- Training outcomes are rebuilt from pairs only where exact: on a binary task the better model
+  scored 1 and the worse 0; everything else is NaN. Which tasks are binary follows from the
+  task's metric name (table in rp_jax.data.task_kinds: em_mc, math, gsm8k, code_eval are 0/1;
+  f1_score, commongen_coverage and unknown names are continuous), never from the test outcomes.
 - Names the release references without describing them (a domain-map task with no text, a null
   score for an unknown benchmark) are ignored and listed; a real score for an unknown benchmark
   is an error.
@@ -50,13 +52,12 @@ from rp_jax.data.routeprofile_pool import (
   read_tasks_and_domains,
   remove_held_out_scores,
 )
+from rp_jax.data.task_kinds import binary_from_metrics
 from rp_jax.types import TEST, TRAIN, DataError, History
 
 SETTINGS = ("standard", "newllm")
 # The release's new-LLM setting holds out this model (SPEC §3); it is not named in any file.
 DEFAULT_HELD_OUT = ("mistral-small-24b-instruct-2501-bf16",)
-# Metric names whose outcomes are 0/1, used when a task has no test rows to look at.
-BINARY_METRICS = frozenset({"em_mc", "math", "gsm8k", "code_eval"})
 
 
 def load_routeprofile(
@@ -377,12 +378,15 @@ def derive_outcomes(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Outcomes [Q, M] and tokens [Q, M, 2] of all queries, and which tasks are binary [T].
 
-  The first N queries are the test rows (their outcomes and tokens as read); training outcomes
-  are those the pairs imply on binary tasks. Appends what it rebuilt to ``notes``.
+  The first N queries are the test rows (their outcomes and tokens as read). Binary tasks come
+  from the metric names (rp_jax.data.task_kinds), never from the test outcomes; training outcomes
+  are those the pairs imply on binary tasks. Appends the decisions and counts to ``notes``.
   """
   n_test, M = perf_NxM.shape
   Q = len(query_task_Q)
-  binary_T = binary_tasks(task_metric, query_task_Q[:n_test], perf_NxM[:, candidates])
+  binary_T, kind_notes = binary_from_metrics(task_names, task_metric, query_task_Q)
+  notes += kind_notes
+  notes += _binary_check_notes(binary_T, query_task_Q[:n_test], perf_NxM[:, candidates], task_names)
   outcomes_QxM = np.full((Q, M), np.nan, np.float32)
   outcomes_QxM[:n_test] = perf_NxM
   train_QxM, n_conflict = rebuild_training_outcomes(pairs_Px3, binary_T, query_task_Q, (Q, M))
@@ -393,34 +397,28 @@ def derive_outcomes(
     notes.append(
       f"{n_conflict} (query, model) outcomes are both better and worse in pairs; left unknown"
     )
-  test_T = sorted(set(query_task_Q[:n_test].tolist()))
-  continuous = [task_names[t] for t in test_T if not binary_T[t]]
+  pair_T = sorted(set(query_task_Q[pairs_Px3[:, 0]].tolist()))
+  continuous = [task_names[t] for t in pair_T if not binary_T[t]]
   notes.append(
     "training outcomes rebuilt from pairs on binary tasks (better => 1, worse => 0): "
     f"{int(np.isfinite(outcomes_QxM[n_test:]).sum())} known; continuous tasks "
-    f"({', '.join(continuous)}) keep only the pairs"
+    f"({', '.join(continuous) or 'none'}) keep only the pairs"
   )
   return outcomes_QxM, tokens_QxMx2, binary_T
 
 
-def binary_tasks(
-  task_metric: list[str], test_task_N: np.ndarray, test_perf_NxA: np.ndarray
-) -> np.ndarray:
-  """[T] bool: a task is binary when all its test outcomes are 0/1 (else by metric name).
-
-  Args:
-    task_metric: [T] metric names ("" if unknown).
-    test_task_N: [N] task of each test row.
-    test_perf_NxA: [N, A] the candidates' outcomes on the test rows.
-  """
-  T = len(task_metric)
-  binary_T = np.array([m in BINARY_METRICS for m in task_metric], bool).reshape(T)
-  for_test_T = np.zeros(T, bool)
-  for_test_T[test_task_N] = True
-  is01_N = np.all((test_perf_NxA == 0) | (test_perf_NxA == 1), axis=1)
-  all01_T = np.ones(T, bool)
-  np.logical_and.at(all01_T, test_task_N, is01_N)
-  return np.where(for_test_T, all01_T, binary_T)
+def _binary_check_notes(
+  binary_T: np.ndarray, test_task_N: np.ndarray, test_perf_NxA: np.ndarray, task_names: list[str]
+) -> list[str]:
+  """A note naming binary tasks whose test outcomes are not all 0/1 (a check, not a decision)."""
+  odd_N = np.any(np.isfinite(test_perf_NxA) & (test_perf_NxA != 0) & (test_perf_NxA != 1), axis=1)
+  odd_T = sorted(set(test_task_N[odd_N & binary_T[test_task_N]].tolist()))
+  if not odd_T:
+    return []
+  return [
+    "binary by metric name but with test outcomes other than 0/1 (pairs still rebuild 1/0): "
+    + ", ".join(task_names[t] for t in odd_T)
+  ]
 
 
 def rebuild_training_outcomes(
