@@ -15,6 +15,10 @@
   cost                no        $ spent on this query by this model (overrides tokens x prices)
   metric              no        metric name of the task (same on every row of a task that
                                 gives one; compared in lower case)
+  prompt              no        the text the LLM receives for the query (system line + user
+                                message, joined as the router should read it; see
+                                rp_jax.data.prompts); the same on every row of the query that
+                                gives one. A query without one is shown as its raw text.
   ==================  ========  ==========================================================
 
 Every test query needs a row for every candidate. Training queries may be partial.
@@ -54,7 +58,7 @@ from rp_jax.data.task_kinds import metric_is_binary
 from rp_jax.types import TEST, TRAIN, DataError, History
 
 REQUIRED = ("query", "task", "model", "performance")
-OPTIONAL = ("split", "prompt_tokens", "completion_tokens", "cost", "metric")
+OPTIONAL = ("split", "prompt_tokens", "completion_tokens", "cost", "metric", "prompt")
 
 
 def load_generic(
@@ -117,6 +121,8 @@ def load_generic(
     notes += hold_out(outcomes_QxM, scores_MxT, held, held_out, q_task_Q, te, tr)
   pairs_Px3 = derive_pairs(outcomes_QxM, tr, cand, held)
   task_metric = [tab.metrics.get(t, "") for t in range(T)]
+  if tab.prompts and len(tab.prompts) < Q:
+    notes.append(f"{Q - len(tab.prompts)} of {Q} queries have no prompt: shown as their raw text")
   binary_T, kind_notes = binary_tasks(outcomes_QxM, q_task_Q, tr, task_metric, tab.task_names)
   notes += kind_notes
 
@@ -136,6 +142,7 @@ def load_generic(
     task_domain_TxC=task_domain_TxC,
     scores_MxT=scores_MxT,
     query_texts=tab.q_text,
+    query_prompts=[tab.prompts.get(q, text) for q, text in enumerate(tab.q_text)],
     query_task=q_task_Q,
     query_split=q_split_Q,
     query_in_graph=tr,
@@ -164,6 +171,7 @@ class Table:
     q_text, q_task, q_split, q_index: queries keyed by (task index, text).
     recs: one (query, model, performance, prompt tokens, completion tokens, cost) per row.
     metrics, metric_line: per task index, its metric name (lower case) and the line giving it.
+    prompts, prompt_line: per query index, its prompt and the line giving it (if any row does).
   """
 
   model_names: list[str]
@@ -177,6 +185,8 @@ class Table:
   recs: list[tuple] = dataclasses.field(default_factory=list)
   metrics: dict[int, str] = dataclasses.field(default_factory=dict)
   metric_line: dict[int, int] = dataclasses.field(default_factory=dict)
+  prompts: dict[int, str] = dataclasses.field(default_factory=dict)
+  prompt_line: dict[int, int] = dataclasses.field(default_factory=dict)
 
   def add_task(self, task: str) -> int:
     if task not in self.t_index:
@@ -227,6 +237,7 @@ def read_rows(rows: list[dict], src: str, cards: dict, model_cards) -> Table:
     ti = tab.add_task(task)
     _read_metric(tab, ti, row.get("metric"), src, where, line)
     q = tab.add_query(ti, text, sp)
+    _read_prompt(tab, q, row.get("prompt"), src, where, line)
     if tab.q_split[q] != sp:
       raise DataError(
         src, f"{where}, field 'split'", f"query of task {task!r} is both train and test"
@@ -256,6 +267,21 @@ def _read_metric(tab: Table, ti: int, metric, src: str, where: str, line: int) -
       f"{tab.metric_line[ti]}, got {m!r}; a task has one metric",
     )
   tab.metric_line.setdefault(ti, line)
+
+
+def _read_prompt(tab: Table, q: int, prompt, src: str, where: str, line: int) -> None:
+  """Records a row's prompt for its query; a different prompt on another row is an error."""
+  if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
+    return
+  p = V.to_str(prompt, src, f"{where}, field 'prompt'")
+  if tab.prompts.setdefault(q, p) != p:
+    raise DataError(
+      src,
+      f"{where}, field 'prompt'",
+      f"query {tab.q_text[q][:60]!r} of task {tab.task_names[tab.q_task[q]]!r} has another "
+      f"prompt on line {tab.prompt_line[q]}; every row of a query must give the same prompt",
+    )
+  tab.prompt_line.setdefault(q, line)
 
 
 @dataclasses.dataclass

@@ -10,6 +10,7 @@ Layout (SPEC §3)::
   profile_data/domain_task_map.json           domain -> [task, ...]
   profile_data/candidate_models.json          candidate model -> {...}
   route_data/routing_test_data.json           [{task_name, query, metric, choices,
+                                                formatted_query (some rows): {system, user},
                                                 model_performance: {model: {task_performance,
                                                 prompt_tokens, completion_tokens}}}]
   route_data/pairwise_training_data_{setting}.json
@@ -20,7 +21,8 @@ Layout (SPEC §3)::
 ``load_routeprofile`` is a short driver over the steps below, each testable alone: read the model
 pool, the tasks and domains, the benchmark scores and the candidates; read the test rows, the
 graph queries and the pairs into one query table; remove the held-out model's routing-task
-scores; decide which tasks are binary; rebuild the training outcomes that the pairs imply.
+scores; decide which tasks are binary; rebuild the training outcomes that the pairs imply; fill
+the prompts.
 
 What the loader decides, and reports in ``History.notes``:
 - Training queries are those of the pairwise file plus ``default_query_train.jsonl`` (the
@@ -31,6 +33,10 @@ What the loader decides, and reports in ``History.notes``:
   scored 1 and the worse 0; everything else is NaN. Which tasks are binary follows from the
   task's metric name (table in rp_jax.data.task_kinds: em_mc, math, gsm8k, code_eval are 0/1;
   f1_score, commongen_coverage and unknown names are continuous), never from the test outcomes.
+- ``query_prompts``: the text the LLM received. Test rows keep their stored
+  ``formatted_query``; every other query is rendered from its raw query and choices in its
+  task's format, inferred from the stored prompts (rp_jax.data.prompts; the raw query for tasks
+  without one). A training query takes the choices of the first of its rows that has any.
 - Names the release references without describing them (a domain-map task with no text, a null
   score for an unknown benchmark) are ignored and listed; a real score for an unknown benchmark
   is an error.
@@ -40,9 +46,11 @@ from __future__ import annotations
 
 import collections
 import pathlib
+from typing import Any
 
 import numpy as np
 
+from rp_jax.data import prompts as P
 from rp_jax.data import validate as V
 from rp_jax.data.routeprofile_pool import (
   Pool,
@@ -75,7 +83,8 @@ def load_routeprofile(
     setting: "standard" or "newllm" (selects the model-feature and pairwise files).
     held_out: models held out in the newllm setting (default: mistral-small, as in the paper).
       Ignored for "standard".
-    include_choices: append a query's answer choices to its text ("Choices: ...").
+    include_choices: append a query's answer choices to its text ("Choices: ..."); the
+      prompts are the same either way.
     dedupe: drop training rows whose (task, query) also occurs in the test set.
 
   Returns:
@@ -97,7 +106,8 @@ def load_routeprofile(
   candidates = read_candidates(pd_, pool, notes)
 
   qt = QueryTable(tasks.names, pd_ / "task_feature.json", include_choices)
-  perf_NxM, tok_NxMx2 = read_test_rows(rd / "routing_test_data.json", qt, pool, candidates)
+  f_test = rd / "routing_test_data.json"
+  perf_NxM, tok_NxMx2, test_rows = read_test_rows(f_test, qt, pool, candidates)
   test_keys = set(qt.index)
   f_qtrain = rd / "default_query_train.jsonl"
   dropped_graph = read_graph_queries(f_qtrain, qt, test_keys, notes)
@@ -119,6 +129,7 @@ def load_routeprofile(
   outcomes_QxM, tokens_QxMx2, binary_T = derive_outcomes(
     perf_NxM, tok_NxMx2, pairs_Px3, q_task_Q, candidates, task_metric, tasks.names, notes
   )
+  query_prompts = fill_prompts(qt, test_rows, str(f_test), notes)
 
   return History(
     model_names=pool.names,
@@ -136,6 +147,7 @@ def load_routeprofile(
     task_domain_TxC=tasks.domain_TxC,
     scores_MxT=scores_MxT,
     query_texts=qt.text,
+    query_prompts=query_prompts,
     query_task=q_task_Q,
     query_split=q_split_Q,
     query_in_graph=qt.graph,
@@ -155,7 +167,11 @@ def load_routeprofile(
 
 
 class QueryTable:
-  """Queries keyed by (task, text) in order of first appearance, plus each task's metric name."""
+  """Queries keyed by (task, text) in order of first appearance, plus each task's metric name.
+
+  Per query it also keeps the raw query, the first choices any of its rows gives, and where that
+  row is (file, row) for error messages; ``choice_conflicts`` counts rows whose choices differ.
+  """
 
   def __init__(self, task_names: list[str], task_file: pathlib.Path, include_choices: bool):
     self.task_names = task_names
@@ -168,6 +184,10 @@ class QueryTable:
     self.graph: list[bool] = []
     self.index: dict[tuple[int, str], int] = {}
     self.metrics: dict[int, str] = {}
+    self.raw: list[str] = []
+    self.choices: list[Any] = []
+    self.origin: list[tuple[str, str]] = []
+    self.choice_conflicts = 0
 
   def task_of(self, row: dict, src: str, where: str) -> int:
     """The task index of a row; records (and checks) the task's metric name."""
@@ -188,33 +208,58 @@ class QueryTable:
         )
     return ti
 
-  def text_of(self, row: dict, src: str, where: str) -> str:
-    """The query text of a row (with its choices appended when ``include_choices``)."""
-    text = V.to_str(V.get_field(row, "query", src, where), src, f"{where}, field 'query'")
+  def query_of(self, row: dict, src: str, where: str) -> tuple[str, str, Any]:
+    """(text, raw query, parsed choices) of a row; the text has the choices appended when
+    ``include_choices``."""
+    raw = V.to_str(V.get_field(row, "query", src, where), src, f"{where}, field 'query'")
     choices = V.parse_literal(row.get("choices"), src, f"{where}, field 'choices'")
+    text = raw
     if self.include_choices and choices is not None:
-      text = f"{text}\nChoices: {_choices_text(choices)}"
-    return text
+      text = f"{raw}\nChoices: {_choices_text(choices)}"
+    return text, raw, choices
 
-  def add(self, ti: int, text: str, split: int, graph: bool) -> int:
-    """Index of query (ti, text), added if new; a repeated query joins the graph if ``graph``."""
+  def add(
+    self,
+    ti: int,
+    query: tuple[str, str, Any],
+    split: int,
+    graph: bool,
+    origin: tuple[str, str] = ("", ""),
+  ) -> int:
+    """Index of query (ti, text), added if new; a repeated query joins the graph if ``graph``.
+
+    Args:
+      ti: task index.
+      query: (text, raw query, choices) as ``query_of`` returns them.
+      split: TRAIN or TEST.
+      graph: the query is a graph node.
+      origin: (file, row) of the row, named if its choices do not fit the task's prompt layout.
+    """
+    text, raw, choices = query
     key = (ti, text)
     if key in self.index:
       q = self.index[key]
       self.graph[q] = self.graph[q] or graph
+      if choices is not None and self.choices[q] is None:
+        self.choices[q], self.origin[q] = choices, origin
+      elif choices is not None and choices != self.choices[q]:
+        self.choice_conflicts += 1
       return q
     self.index[key] = len(self.text)
     self.text.append(text)
     self.task.append(ti)
     self.split.append(split)
     self.graph.append(graph)
+    self.raw.append(raw)
+    self.choices.append(choices)
+    self.origin.append(origin)
     return self.index[key]
 
 
 def read_test_rows(
   f_test: pathlib.Path, qt: QueryTable, pool: Pool, candidates: list[int]
-) -> tuple[np.ndarray, np.ndarray]:
-  """Adds the test rows to ``qt``; returns their outcomes [N, M] and tokens [N, M, 2].
+) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+  """Adds the test rows to ``qt``; returns their outcomes [N, M], tokens [N, M, 2] and the rows.
 
   Every test row needs an outcome for every candidate; a repeated test query is an error.
   """
@@ -232,10 +277,10 @@ def read_test_rows(
     if not isinstance(row, dict):
       raise DataError(src, where, f"expected an object, got {type(row).__name__}")
     ti = qt.task_of(row, src, where)
-    text = qt.text_of(row, src, where)
-    if (ti, text) in qt.index:
+    query = qt.query_of(row, src, where)
+    if (ti, query[0]) in qt.index:
       raise DataError(src, where, f"duplicate test query of task {qt.task_names[ti]!r}")
-    qt.add(ti, text, TEST, False)
+    qt.add(ti, query, TEST, False, (src, where))
     mp = V.get_field(row, "model_performance", src, where, dict)
     for m, rec in mp.items():
       w = f"{where}, model_performance[{m!r}]"
@@ -254,7 +299,7 @@ def read_test_rows(
       raise DataError(
         src, f"{where}, field 'model_performance'", f"no outcome for candidate(s) {missing}"
       )
-  return perf_NxM, tok_NxMx2
+  return perf_NxM, tok_NxMx2, rows
 
 
 def read_graph_queries(
@@ -274,11 +319,11 @@ def read_graph_queries(
   for r, row in enumerate(V.read_jsonl(f_qtrain), 1):
     where = f"line {r}"
     ti = qt.task_of(row, str(f_qtrain), where)
-    text = qt.text_of(row, str(f_qtrain), where)
-    if (ti, text) in test_keys:
+    query = qt.query_of(row, str(f_qtrain), where)
+    if (ti, query[0]) in test_keys:
       dropped[qt.task_names[ti]] += 1
       continue
-    qt.add(ti, text, TRAIN, True)
+    qt.add(ti, query, TRAIN, True, (str(f_qtrain), where))
   return dropped
 
 
@@ -326,7 +371,7 @@ def read_pairs(
     if not isinstance(row, dict):
       raise DataError(src, where, f"expected an object, got {type(row).__name__}")
     ti = qt.task_of(row, src, where)
-    text = qt.text_of(row, src, where)
+    query = qt.query_of(row, src, where)
     ab = []
     for k in ("better_model", "worse_model"):
       m = V.to_str(V.get_field(row, k, src, where), src, f"{where}, field {k!r}")
@@ -341,12 +386,12 @@ def read_pairs(
       ab.append(m_index[m])
     if ab[0] == ab[1]:
       raise DataError(src, where, "better_model and worse_model are the same model")
-    if (ti, text) in test_keys:
+    if (ti, query[0]) in test_keys:
       if dedupe:
         dropped[qt.task_names[ti]] += 1
         continue
       raise DataError(src, where, "training query also in the test set (pass dedupe=True)")
-    pairs.append((qt.add(ti, text, TRAIN, graph), ab[0], ab[1]))
+    pairs.append((qt.add(ti, query, TRAIN, graph, (src, where)), ab[0], ab[1]))
   if not pairs:
     raise DataError(src, "pairwise_data", "no training pairs left")
   return np.asarray(pairs, np.int32), len(prows), dropped
@@ -361,6 +406,42 @@ def _dropped_notes(
     f"dropped {sum(dropped_graph.values())} graph query nodes that are test queries "
     f"({_fmt_counts(dropped_graph)})",
   ]
+
+
+def fill_prompts(qt: QueryTable, test_rows: list[dict], f_test: str, notes: list[str]) -> list[str]:
+  """[Q] the text the LLM receives for each query (rp_jax.data.prompts).
+
+  Test rows keep their stored ``formatted_query`` where they have one; every other query is
+  rendered from its raw query and choices with its task's format inferred from the stored prompts
+  (the raw query for tasks without one). Appends the layouts found to ``notes``.
+  """
+  formats, prompt_notes = P.infer_formats(test_rows, f_test)
+  notes += prompt_notes
+  out = []
+  for q, (ti, raw, choices) in enumerate(zip(qt.task, qt.raw, qt.choices, strict=True)):
+    sp = P.stored_prompt(test_rows[q], f_test, f"row {q}") if q < len(test_rows) else None
+    if sp is not None:
+      out.append(P.join_prompt(*sp))
+      continue
+    fmt = formats.get(qt.task_names[ti], P.RAW)
+    try:
+      out.append(P.prompt_text(fmt, raw, choices))
+    except P.LayoutError as e:
+      src, where = qt.origin[q]
+      raise DataError(
+        src, f"{where}, field 'choices'", f"task {qt.task_names[ti]!r}: {e}"
+      ) from None
+  no_test = sorted({qt.task_names[t] for t in qt.task} - set(formats))
+  if no_test:
+    notes.append(
+      f"tasks without test rows (so no stored prompt) get the raw query: {', '.join(no_test)}"
+    )
+  if qt.choice_conflicts:
+    notes.append(
+      f"{qt.choice_conflicts} training rows give a query other choices than its first row with "
+      "choices; its prompt uses the first"
+    )
+  return out
 
 
 # -- derived arrays ---------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ import dataclasses
 
 import numpy as np
 
+from rp_jax.data.prompts import prompt_text
 from rp_jax.data.synthetic_world import (
   CONTINUOUS_METRIC,
   DOMAINS,
@@ -90,6 +91,7 @@ from rp_jax.data.synthetic_world import (
   Models,
   SyntheticConfig,
   Tasks,
+  prompt_formats,
   write_query_texts,
   write_texts,
 )
@@ -207,6 +209,10 @@ def make_history_and_latent(
   tokens_QxMx2 = draw_tokens(rng_token, cfg, q_task, test_Q, len(tsk.names))
   txt = write_texts(rng_text, cfg, dom, mod, tsk)
   query_texts = write_query_texts(rng_text, cfg, w_QxK, tsk, q_task, txt.task_keywords)
+  fmts = prompt_formats(tsk.names, tsk.metric)
+  query_prompts = [
+    prompt_text(fmts[t], s) for t, s in zip(q_task.tolist(), query_texts, strict=True)
+  ]
   notes = _notes(cfg, seed, setting, tsk, pairs_Px3, txt.model_names, held_out, strength_A)
   Q, M = len(q_task), cfg.num_models
   history = History(
@@ -225,6 +231,7 @@ def make_history_and_latent(
     task_domain_TxC=tsk.domain_TxC,
     scores_MxT=scores_MxT,
     query_texts=tuple(query_texts),
+    query_prompts=tuple(query_prompts),
     query_task=q_task,
     query_split=q_split,
     query_in_graph=q_split == TRAIN,

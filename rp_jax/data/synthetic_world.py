@@ -5,6 +5,8 @@
 - Containers of the drawn latent world (``Domains``, ``Models``, ``Tasks``) and the text
   templates that describe it (``write_texts``, ``write_query_texts``): the templates draw only
   words from their random stream, in a fixed order.
+- ``prompt_formats``: what an LLM would receive for a query (rp_jax.data.prompts), rendered from
+  the raw text with a per-task system line; no random draws.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import dataclasses
 import math
 
 import numpy as np
+
+from rp_jax.data.prompts import PromptFormat
 
 SETTINGS = ("standard", "newllm")
 
@@ -108,6 +112,16 @@ INSTRUCTION_BY_METRIC = {
   "code_eval": "Complete the task below so that all hidden checks pass.",
   "f1_score": "Reply with a short answer to the question below.",
   CONTINUOUS_METRIC: "Write one line that uses all of these keywords.",
+}
+# System line of a task's prompts, by metric. Prompts are rendered from the raw texts, never
+# drawn, so they cost no random numbers and leave the raw history as it was.
+SYSTEM_BY_METRIC = {
+  "em_mc": "Answer the following multiple-choice question by selecting the correct option.",
+  "gsm8k": "Answer the following math question step by step.",
+  "code_eval": "You are an expert Python programmer. Put your code in this format: [BEGIN] <Your "
+  "Code> [Done]",
+  "f1_score": "Answer the following question with a short phrase.",
+  CONTINUOUS_METRIC: "Write one coherent sentence that uses all the given words.",
 }
 MAX_COMPLETION_TOKENS = 1024
 WORDS_PER_SKILL = 8  # word draws index skill k's list as k * 8 + j
@@ -471,6 +485,18 @@ def write_query_texts(
       query_texts[i] = f"{s} (variant {j})"
     seen.add((t, query_texts[i]))
   return query_texts
+
+
+def prompt_formats(task_names: list[str], task_metric: list[str]) -> list[PromptFormat]:
+  """[T] prompt formats: a per-task system line (the metric's instruction and the task's name);
+  the user message is "Question: {query}", or the raw query on continuous tasks (like commongen)."""
+  return [
+    PromptFormat(
+      "raw" if m == CONTINUOUS_METRIC else "question",
+      f"{SYSTEM_BY_METRIC[m]} The question is from the {t} benchmark.\n",
+    )
+    for t, m in zip(task_names, task_metric, strict=True)
+  ]
 
 
 def _categorical(rng: np.random.Generator, probs_NxK: np.ndarray, n: int) -> np.ndarray:
