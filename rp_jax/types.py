@@ -60,6 +60,9 @@ class History:
     scores_MxT: [M, T] float32 benchmark scores (usually 0..100; some benchmarks such as
       WildBench go below 0), NaN where missing.
     query_texts: [Q] query texts; (task, text) is unique.
+    query_prompts: [Q] the text the LLM receives for each query (system line + user message,
+      joined as in rp_jax.data.prompts); the raw ``query_texts`` when not given. A ``replace``
+      that changes ``query_texts`` must pass matching ``query_prompts`` too.
     query_task: [Q] int32 task index of each query.
     query_split: [Q] int8, ``TRAIN`` or ``TEST``.
     query_in_graph: [Q] bool, the query is a node of the interaction graph (never a test query).
@@ -101,6 +104,7 @@ class History:
   setting: str = "custom"
   source: str = "<memory>"
   notes: tuple[str, ...] = ()
+  query_prompts: tuple[str, ...] | None = None
 
   def __post_init__(self):
     set_ = lambda k, v: object.__setattr__(self, k, v)
@@ -118,6 +122,10 @@ class History:
       "notes",
     ):
       set_(k, _tuple_of_str(getattr(self, k)))
+    # Not coerced with str(): check() rejects a non-string prompt rather than printing it.
+    set_(
+      "query_prompts", self.query_texts if self.query_prompts is None else tuple(self.query_prompts)
+    )
     as_ = lambda k, dt: set_(k, np.asarray(getattr(self, k), dtype=dt))
     as_("model_family", np.int32)
     as_("prices_Mx2", np.float32)
@@ -264,6 +272,7 @@ class History:
       "scores_MxT",
       "benchmark scores must be finite numbers or NaN (missing)",
     )
+    self._check_prompts()
     need(self.query_task.shape == (Q,), "query_task", f"expected shape ({Q},)")
     need(
       bool(((self.query_task >= 0) & (self.query_task < T)).all()),
@@ -335,6 +344,31 @@ class History:
         q = int(np.flatnonzero(te)[np.argmax(miss.any(1))])
         need(False, f"query {q}", "test queries need an outcome for every candidate")
 
+  def _check_prompts(self) -> None:
+    Q = self.num_queries
+    if len(self.query_prompts) != Q:
+      raise DataError(
+        self.source,
+        "query_prompts",
+        f"expected {Q} prompts (one per query), got {len(self.query_prompts)}",
+      )
+    bad = next((i for i, p in enumerate(self.query_prompts) if not isinstance(p, str)), None)
+    if bad is not None:
+      raise DataError(
+        self.source,
+        f"query_prompts[{bad}]",
+        f"expected a string, got {self.query_prompts[bad]!r:.60}",
+      )
+
   def replace(self, **changes) -> History:
-    """A copy with some fields replaced (validated again)."""
+    """A copy with some fields replaced (validated again).
+
+    Prompts that were the default (the raw texts) follow replaced ``query_texts``.
+    """
+    if (
+      "query_texts" in changes
+      and "query_prompts" not in changes
+      and self.query_prompts == self.query_texts
+    ):
+      changes["query_prompts"] = None
     return dataclasses.replace(self, **changes)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from rp_jax import metrics as mt
-from rp_jax.data import load_generic, load_routeprofile, make_history
+from rp_jax.data import load_generic, load_routeprofile, make_history, task_kinds
 from rp_jax.data.synthetic import TINY_SIZES
 from rp_jax.routers.baselines import baselines
-from rp_jax.types import TEST, TRAIN, History
+from rp_jax.types import TEST, TRAIN, DataError, History
 
 MISTRAL = "mistral-small-24b-instruct-2501-bf16"
 QWEN = "qwen2.5-7b-instruct"
@@ -170,7 +170,13 @@ def test_real_training_outcomes_from_pairs(real, setting):
   # Only binary tasks, only 0/1.
   assert h.task_binary[h.query_task[tr[known_q]]].all()
   assert np.isin(out_tr[known_q, known_m], (0.0, 1.0)).all()
-  assert not h.task_binary[h.task_index("commongen")]
+  # f1_score and commongen_coverage tasks are continuous by their metric names, whatever their
+  # test outcomes look like (natural_qa's and trivia_qa's happen to be all 0/1).
+  for t in ("commongen", "natural_qa", "trivia_qa"):
+    assert not h.task_binary[h.task_index(t)], t
+  assert not np.isin(
+    h.query_task[tr[known_q]], [h.task_index(t) for t in ("natural_qa", "trivia_qa")]
+  ).any()
   # Every pair on a binary task: better 1, worse 0 (or NaN if the pairs contradict each other).
   P = h.pairs_Px3
   b = P[h.task_binary[h.query_task[P[:, 0]]]]
@@ -183,6 +189,30 @@ def test_real_training_outcomes_from_pairs(real, setting):
   )
   known = set(zip(tr[known_q].tolist(), known_m.tolist(), strict=True))
   assert known <= implied
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("setting, rebuilt", [("standard", 3733), ("newllm", 3580)])
+def test_real_binary_tasks_follow_metric_names(real, raw, setting, rebuilt):
+  h = real[setting]
+  used = np.unique(h.query_task)
+  for t in used:
+    want = task_kinds.metric_is_binary(h.task_metric[t])
+    assert want is not None, h.task_names[t]  # the public data uses only metrics of the table
+    assert bool(h.task_binary[t]) == want, h.task_names[t]
+  binary = {h.task_names[t] for t in used if h.task_binary[t]}
+  assert binary == {
+    "mmlu", "commonsense_qa", "arc_challenge", "openbook_qa", "gsm8k", "agentverse-mgsm",
+    "human_eval", "mbpp", "agentverse-logicgrid", "math", "gpqa",
+  }  # fmt: skip
+  notes = "\n".join(h.notes)
+  assert f"{rebuilt} known; continuous tasks (trivia_qa, natural_qa, commongen)" in notes
+  assert int(np.isfinite(h.outcomes_QxM[h.train_queries]).sum()) == rebuilt
+  assert "metric unknown" not in notes
+  # The test outcomes of natural_qa are all 0/1 for the candidates: the old rule (decide from the
+  # test rows) called it binary; the metric name does not.
+  nq = [r for r in raw["test"] if r["task_name"] == "natural_qa"]
+  assert all(v["task_performance"] in (0, 1) for r in nq for v in r["model_performance"].values())
 
 
 @pytest.mark.real_data
@@ -350,7 +380,9 @@ def test_generic_names_and_descriptions(generic):
     h.scores_MxT,
     np.array([[60, 40, 70], [30, NAN, NAN], [80, 90, 85], [NAN, NAN, 20]], np.float32),
   )
-  np.testing.assert_array_equal(h.task_binary, [True, False, True])
+  # math: all training outcomes 0/1; code: 0.5 among them; mmlu: no training outcome at all.
+  np.testing.assert_array_equal(h.task_binary, [True, False, False])
+  assert h.task_metric == ("", "", "")
 
 
 def test_generic_queries_and_outcomes(generic):
@@ -484,3 +516,17 @@ def test_synthetic_tiny_validates_both_settings():
   # Same seed, same world: identical test outcomes.
   np.testing.assert_array_equal(hs.outcomes_QxM[hs.test_queries], hn.outcomes_QxM[hn.test_queries])
   assert collections.Counter(hs.query_split.tolist()) == {TRAIN: 12, TEST: 8}
+
+
+def test_generic_metric_column(tmp_path):
+  rows = generic_rows()
+  for r in rows:
+    r["metric"] = {"math": "f1_score", "code": "my_metric"}[r["task"]]
+  h = load_generic(**write_generic(tmp_path, "jsonl", rows))
+  assert h.task_metric == ("f1_score", "my_metric", "")
+  # math is continuous by its metric; code's metric is unknown -> from its training rows (0.5).
+  np.testing.assert_array_equal(h.task_binary, [False, False, False])
+  assert any("metric unknown" in n and "code" in n for n in h.notes)
+  rows[0]["metric"] = "em_mc"  # math says em_mc on line 1 and f1_score on line 2
+  with pytest.raises(DataError, match=r"line 2, field 'metric'.*'em_mc' on line 1"):
+    load_generic(**write_generic(tmp_path / "b", "jsonl", rows))

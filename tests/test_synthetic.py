@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rp_jax.data import synthetic as S
+from rp_jax.data import synthetic_world as W
 from rp_jax.types import TEST, TRAIN, History
 
 TINY = dict(num_models=6, num_candidates=3, num_tasks=5, train_per_task=10, test_per_task=5)
@@ -303,3 +304,56 @@ def test_none_counts_resolve_and_overrides_apply():
   assert (cfg.num_routing_tasks, cfg.num_graph_only_tasks, cfg.num_continuous_tasks) == (5, 0, 1)
   h = S.make_history(S.SyntheticConfig(**TINY), seed=4, num_candidates=2, num_unscored_tasks=0)
   assert (h.num_models, len(h.candidates), h.num_tasks) == (6, 2, 5)
+
+
+# -- generator steps ------------------------------------------------------------------------------
+
+
+def test_draw_pairs_step():
+  """Strictly ordered candidate pairs only, never the held-out model, at most the valid ones."""
+  cfg = S.SyntheticConfig(num_models=5, num_candidates=3, pairs_per_query=6.0).resolved()
+  latent_PqxM = np.array(
+    [
+      [1.0, 0.0, 0.0, 1.0, 1.0],  # valid: (0, 1), (0, 2)
+      [0.5, 0.5, 0.5, 0.0, 1.0],  # all candidates tie: none
+      [0.9, 0.1, 0.5, 0.0, 0.0],  # valid: (0, 1), (0, 2), (2, 1)
+    ]
+  )
+  pair_q = np.array([7, 8, 9])
+  P = S.draw_pairs(np.random.default_rng(0), cfg, latent_PqxM, pair_q, np.array([], int))
+  got = {tuple(p) for p in P.tolist()}
+  assert len(got) == len(P)
+  assert got <= {(7, 0, 1), (7, 0, 2), (9, 0, 1), (9, 0, 2), (9, 2, 1)}
+  assert {q for q, _, _ in got} == {7, 9}  # each query with a valid pair gets at least one
+  P = S.draw_pairs(np.random.default_rng(0), cfg, latent_PqxM, pair_q, np.array([0]))
+  assert {tuple(p) for p in P.tolist()} == {(9, 2, 1)}
+
+
+def test_reveal_outcomes_step():
+  latent_QxM = np.array([[1.0, 0.0, 1.0], [0.3, 0.7, 0.1], [1.0, 0.0, 0.0], [0.4, 0.2, 0.9]])
+  test_Q = np.array([True, True, False, False])
+  pairs_Px3 = np.array([[2, 0, 1], [3, 0, 1]])
+  is_cont_Q = np.array([False, True, False, True])
+  out = S.reveal_outcomes(latent_QxM, test_Q, 2, pairs_Px3, is_cont_Q)
+  want = np.array(
+    [[1, 0, np.nan], [0.3, 0.7, np.nan], [1, 0, np.nan], [np.nan] * 3]  # continuous pair: nothing
+  )
+  np.testing.assert_array_equal(out, want)
+
+
+def test_query_layout_and_latent_outcome_steps():
+  cfg = S.SyntheticConfig(**TINY).resolved()
+  tsk = S.draw_tasks(np.random.default_rng(0), cfg, ["a", "b"] * 3, np.full((6, 8), 1 / 8))
+  q_task, q_split = S.lay_out_queries(cfg, tsk)
+  n_tr = (len(tsk.routing_T) + len(tsk.graph_only_T)) * cfg.train_per_task
+  assert (q_split[:n_tr] == TRAIN).all() and (q_split[n_tr:] == TEST).all()
+  assert np.isin(q_task[n_tr:], tsk.routing_T).all()
+  p_QxM = np.full((4, 3), 0.5)
+  out = S.draw_latent_outcomes(np.random.default_rng(0), cfg, p_QxM, np.array([0, 1, 0, 1], bool))
+  assert np.isin(out[[0, 2]], (0.0, 1.0)).all()
+  assert ((out[[1, 3]] > 0) & (out[[1, 3]] < 1)).all()
+
+
+def test_unique_names():
+  assert W.unique_names(["a", "b", "a", "a"]) == ["a", "b", "a-v2", "a-v3"]
+  assert W.join_and(["x"]) == "x" and W.join_and(["x", "y", "z"]) == "x, y and z"

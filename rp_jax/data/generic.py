@@ -13,9 +13,21 @@
   prompt_tokens       no        tokens sent to the model (for cost)
   completion_tokens   no        tokens produced by the model (for cost)
   cost                no        $ spent on this query by this model (overrides tokens x prices)
+  metric              no        metric name of the task (same on every row of a task that
+                                gives one; compared in lower case)
+  prompt              no        the text the LLM receives for the query (system line + user
+                                message, joined as the router should read it; see
+                                rp_jax.data.prompts); the same on every row of the query that
+                                gives one. A query without one is shown as its raw text.
   ==================  ========  ==========================================================
 
 Every test query needs a row for every candidate. Training queries may be partial.
+
+**Binary tasks** (0/1 outcomes; ``History.task_binary``): by the metric name where the table gives
+one that rp_jax.data.task_kinds knows (em_mc, math, gsm8k, code_eval -> binary; f1_score,
+commongen_coverage -> continuous); otherwise binary when every known outcome of the task's
+TRAINING rows is 0 or 1 (test rows are never looked at: that would leak), and continuous when the
+task has no training outcome at all. The notes name the tasks decided by each rule.
 
 **Model cards** (optional JSON): ``{model: {"family": str, "text": str, "input_price": float,
 "output_price": float, "scores": {task: float | null}}}`` — prices in $ per million tokens,
@@ -28,19 +40,25 @@ Models that only appear here join the pool (graph nodes) but are not candidates 
 
 Training pairs for pairwise routers are derived from the training outcomes: for each training
 query, every (better, worse) pair of candidates with strictly different performance.
+
+``load_generic`` is a short driver over steps that can be tested alone: read the table rows,
+describe the models, describe tasks and domains, build the outcome arrays, choose candidates,
+hold models out, derive the pairs, decide which tasks are binary.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 import numpy as np
 
 from rp_jax.data import validate as V
+from rp_jax.data.task_kinds import metric_is_binary
 from rp_jax.types import TEST, TRAIN, DataError, History
 
 REQUIRED = ("query", "task", "model", "performance")
-OPTIONAL = ("split", "prompt_tokens", "completion_tokens", "cost")
+OPTIONAL = ("split", "prompt_tokens", "completion_tokens", "cost", "metric", "prompt")
 
 
 def load_generic(
@@ -75,14 +93,125 @@ def load_generic(
   task_desc = V.read_json(tasks, dict) if tasks is not None else {}
   dom_desc = V.read_json(domains, dict) if domains is not None else {}
 
-  # -- pass 1: rows -> (query key, model, values) ----------------------------------------------
-  model_names: list[str] = list(cards)
-  m_index = {m: i for i, m in enumerate(model_names)}
-  task_names: list[str] = []
-  t_index: dict[str, int] = {}
-  q_index: dict[tuple[int, str], int] = {}
-  q_text, q_task, q_split = [], [], []
-  recs = []  # (q, m, perf, prompt, completion, cost, line)
+  tab = read_rows(rows, src, cards, model_cards)
+  desc = describe_models(tab, cards, fam_texts, model_cards, families)
+  for t in task_desc:
+    tab.add_task(t)
+  domain_names, domain_texts, task_domain_TxC = describe_domains(tab, dom_desc, domains)
+  task_texts = describe_tasks(tab, task_desc, domain_names, task_domain_TxC, tasks, domains)
+  undescribed = [t for t in tab.task_names if t not in task_desc]
+  if tasks is not None and undescribed:
+    notes.append(f"tasks without a description (named only): {', '.join(undescribed)}")
+  for fam in desc.family_names:
+    fam_texts.setdefault(fam, f"The {fam} model family.")
+  family_texts = [V.to_str(fam_texts[f], str(families), f"family {f!r}") for f in desc.family_names]
+
+  Q, M, T = len(tab.q_text), len(tab.model_names), len(tab.task_names)
+  outcomes_QxM, tokens_QxMx2, cost_QxM = outcome_arrays(tab.recs, Q, M)
+  scores_MxT = np.full((M, T), np.nan, np.float32)
+  for (i, t), x in desc.scores.items():
+    scores_MxT[i, tab.t_index[t]] = x
+  in_table = sorted(set(int(r[1]) for r in tab.recs))
+  cand = choose_candidates(candidates, held_out, tab, in_table, src)
+  held = [tab.m_index[h] for h in held_out]
+  q_task_Q, q_split_Q = np.asarray(tab.q_task, np.int32), np.asarray(tab.q_split, np.int8)
+  te, tr = q_split_Q == TEST, q_split_Q == TRAIN
+  check_test_complete(outcomes_QxM, te, cand, tab, src)
+  if held:
+    notes += hold_out(outcomes_QxM, scores_MxT, held, held_out, q_task_Q, te, tr)
+  pairs_Px3 = derive_pairs(outcomes_QxM, tr, cand, held)
+  task_metric = [tab.metrics.get(t, "") for t in range(T)]
+  if tab.prompts and len(tab.prompts) < Q:
+    notes.append(f"{Q - len(tab.prompts)} of {Q} queries have no prompt: shown as their raw text")
+  binary_T, kind_notes = binary_tasks(outcomes_QxM, q_task_Q, tr, task_metric, tab.task_names)
+  notes += kind_notes
+
+  return History(
+    model_names=tab.model_names,
+    model_texts=desc.model_texts,
+    model_family=desc.model_family,
+    prices_Mx2=np.asarray(desc.prices, np.float32).reshape(M, 2),
+    family_names=desc.family_names,
+    family_texts=family_texts,
+    task_names=tab.task_names,
+    task_texts=task_texts,
+    task_metric=task_metric,
+    task_binary=binary_T,
+    domain_names=domain_names,
+    domain_texts=domain_texts,
+    task_domain_TxC=task_domain_TxC,
+    scores_MxT=scores_MxT,
+    query_texts=tab.q_text,
+    query_prompts=[tab.prompts.get(q, text) for q, text in enumerate(tab.q_text)],
+    query_task=q_task_Q,
+    query_split=q_split_Q,
+    query_in_graph=tr,
+    outcomes_QxM=outcomes_QxM,
+    tokens_QxMx2=tokens_QxMx2,
+    cost_QxM=cost_QxM,
+    pairs_Px3=pairs_Px3,
+    candidates=cand,
+    held_out=held,
+    setting=setting,
+    source=src,
+    notes=notes,
+  )
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Table:
+  """What the outcome table holds: names in order of appearance, queries and outcome records.
+
+  Attributes:
+    model_names, m_index: the pool (model-card models first, then new table models).
+    task_names, t_index: tasks in order of appearance (table first, then scores, descriptions).
+    q_text, q_task, q_split, q_index: queries keyed by (task index, text).
+    recs: one (query, model, performance, prompt tokens, completion tokens, cost) per row.
+    metrics, metric_line: per task index, its metric name (lower case) and the line giving it.
+    prompts, prompt_line: per query index, its prompt and the line giving it (if any row does).
+  """
+
+  model_names: list[str]
+  m_index: dict[str, int]
+  task_names: list[str] = dataclasses.field(default_factory=list)
+  t_index: dict[str, int] = dataclasses.field(default_factory=dict)
+  q_text: list[str] = dataclasses.field(default_factory=list)
+  q_task: list[int] = dataclasses.field(default_factory=list)
+  q_split: list[int] = dataclasses.field(default_factory=list)
+  q_index: dict[tuple[int, str], int] = dataclasses.field(default_factory=dict)
+  recs: list[tuple] = dataclasses.field(default_factory=list)
+  metrics: dict[int, str] = dataclasses.field(default_factory=dict)
+  metric_line: dict[int, int] = dataclasses.field(default_factory=dict)
+  prompts: dict[int, str] = dataclasses.field(default_factory=dict)
+  prompt_line: dict[int, int] = dataclasses.field(default_factory=dict)
+
+  def add_task(self, task: str) -> int:
+    if task not in self.t_index:
+      self.t_index[task] = len(self.task_names)
+      self.task_names.append(task)
+    return self.t_index[task]
+
+  def add_query(self, ti: int, text: str, split: int) -> int:
+    key = (ti, text)
+    if key not in self.q_index:
+      self.q_index[key] = len(self.q_text)
+      self.q_text.append(text)
+      self.q_task.append(ti)
+      self.q_split.append(split)
+    return self.q_index[key]
+
+
+def read_rows(rows: list[dict], src: str, cards: dict, model_cards) -> Table:
+  """Checks every table row and collects queries, models, tasks and outcome records.
+
+  A model not among the cards is an error when cards are given, else it joins the pool.
+  A query must be on one split; a (query, model) pair may occur once.
+  """
+  names = list(cards)
+  tab = Table(model_names=names, m_index={m: i for i, m in enumerate(names)})
   seen: dict[tuple[int, int], int] = {}
   for n, row in enumerate(rows, 1):
     line = row.get("__line__", n)
@@ -97,29 +226,23 @@ def load_generic(
     split = row.get("split") or "train"
     if split not in ("train", "test"):
       raise DataError(src, f"{where}, field 'split'", f"expected 'train' or 'test', got {split!r}")
-    if model not in m_index:
+    if model not in tab.m_index:
       if cards:
         raise DataError(
           src, f"{where}, field 'model'", f"unknown model {model!r}; not in {model_cards}"
         )
-      m_index[model] = len(model_names)
-      model_names.append(model)
-    if task not in t_index:
-      t_index[task] = len(task_names)
-      task_names.append(task)
-    key = (t_index[task], text)
+      tab.m_index[model] = len(tab.model_names)
+      tab.model_names.append(model)
     sp = TRAIN if split == "train" else TEST
-    if key not in q_index:
-      q_index[key] = len(q_text)
-      q_text.append(text)
-      q_task.append(t_index[task])
-      q_split.append(sp)
-    q = q_index[key]
-    if q_split[q] != sp:
+    ti = tab.add_task(task)
+    _read_metric(tab, ti, row.get("metric"), src, where, line)
+    q = tab.add_query(ti, text, sp)
+    _read_prompt(tab, q, row.get("prompt"), src, where, line)
+    if tab.q_split[q] != sp:
       raise DataError(
         src, f"{where}, field 'split'", f"query of task {task!r} is both train and test"
       )
-    m = m_index[model]
+    m = tab.m_index[model]
     if (q, m) in seen:
       raise DataError(src, where, f"duplicate (query, model) row; first seen on line {seen[q, m]}")
     seen[q, m] = line
@@ -127,14 +250,58 @@ def load_generic(
       V.to_float(row.get(k), src, f"{where}, field {k!r}", 0, 1e12, allow_missing=True)
       for k in ("prompt_tokens", "completion_tokens", "cost")
     ]
-    recs.append((q, m, perf, *opt))
+    tab.recs.append((q, m, perf, *opt))
+  return tab
 
-  # -- descriptions ----------------------------------------------------------------------------
+
+def _read_metric(tab: Table, ti: int, metric, src: str, where: str, line: int) -> None:
+  """Records a row's metric name for its task; a different name on another row is an error."""
+  if metric is None or (isinstance(metric, str) and not metric.strip()):
+    return
+  m = V.to_str(metric, src, f"{where}, field 'metric'").strip().lower()
+  if tab.metrics.setdefault(ti, m) != m:
+    raise DataError(
+      src,
+      f"{where}, field 'metric'",
+      f"task {tab.task_names[ti]!r} has metric {tab.metrics[ti]!r} on line "
+      f"{tab.metric_line[ti]}, got {m!r}; a task has one metric",
+    )
+  tab.metric_line.setdefault(ti, line)
+
+
+def _read_prompt(tab: Table, q: int, prompt, src: str, where: str, line: int) -> None:
+  """Records a row's prompt for its query; a different prompt on another row is an error."""
+  if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
+    return
+  p = V.to_str(prompt, src, f"{where}, field 'prompt'")
+  if tab.prompts.setdefault(q, p) != p:
+    raise DataError(
+      src,
+      f"{where}, field 'prompt'",
+      f"query {tab.q_text[q][:60]!r} of task {tab.task_names[tab.q_task[q]]!r} has another "
+      f"prompt on line {tab.prompt_line[q]}; every row of a query must give the same prompt",
+    )
+  tab.prompt_line.setdefault(q, line)
+
+
+@dataclasses.dataclass
+class ModelDescriptions:
+  """Per model [M]: family index, text, [input, output] price; families; scores by (m, task)."""
+
+  family_names: list[str]
+  model_family: list[int]
+  model_texts: list[str]
+  prices: list[list[float]]
+  scores: dict[tuple[int, str], float]
+
+
+def describe_models(
+  tab: Table, cards: dict, fam_texts: dict, model_cards, families
+) -> ModelDescriptions:
+  """Reads each pool model's card (defaults where absent); scored tasks join ``tab``'s tasks."""
   f_cards = str(model_cards)
-  family_names: list[str] = list(fam_texts)
-  model_family, model_texts, prices = [], [], []
-  score_map: dict[tuple[int, str], float] = {}
-  for i, name in enumerate(model_names):
+  out = ModelDescriptions(list(fam_texts), [], [], [], {})
+  for i, name in enumerate(tab.model_names):
     card = cards.get(name, {})
     where = f"model {name!r}"
     if not isinstance(card, dict):
@@ -142,16 +309,16 @@ def load_generic(
     fam = card.get("family", name)
     if not isinstance(fam, str) or not fam:
       raise DataError(f_cards, f"{where}, field 'family'", "expected a non-empty string")
-    if fam not in family_names:
+    if fam not in out.family_names:
       if families is not None:
         raise DataError(
           f_cards, f"{where}, field 'family'", f"unknown family {fam!r}; not in {families}"
         )
-      family_names.append(fam)
-    model_family.append(family_names.index(fam))
+      out.family_names.append(fam)
+    out.model_family.append(out.family_names.index(fam))
     text = card.get("text", f"{name} is a large language model of the {fam} family.")
-    model_texts.append(V.to_str(text, f_cards, f"{where}, field 'text'"))
-    prices.append(
+    out.model_texts.append(V.to_str(text, f_cards, f"{where}, field 'text'"))
+    out.prices.append(
       [
         V.to_float(card.get(k), f_cards, f"{where}, field {k!r}", 0, 1e6, allow_missing=True)
         for k in ("input_price", "output_price")
@@ -165,17 +332,17 @@ def load_generic(
         s, f_cards, f"{where}, field 'scores', key {t!r}", -1e4, 1e4, allow_missing=True
       )
       if not np.isnan(x):
-        score_map[i, t] = x
-        if t not in t_index:
-          t_index[t] = len(task_names)
-          task_names.append(t)
-  for t in task_desc:
-    if t not in t_index:
-      t_index[t] = len(task_names)
-      task_names.append(t)
+        out.scores[i, t] = x
+        tab.add_task(t)
+  return out
 
+
+def describe_domains(
+  tab: Table, dom_desc: dict, domains
+) -> tuple[list[str], list[str], np.ndarray]:
+  """Domain names, texts and the task membership [T, C] the domain file declares."""
   domain_names = list(dom_desc)
-  task_domain = np.zeros((len(task_names), len(domain_names)), bool)
+  task_domain_TxC = np.zeros((len(tab.task_names), len(domain_names)), bool)
   domain_texts = []
   for c, (d, desc) in enumerate(dom_desc.items()):
     where = f"domain {d!r}"
@@ -188,11 +355,23 @@ def load_generic(
       raise DataError(str(domains), f"{where}, field 'tasks'", "expected a list of task names")
     domain_texts.append(V.to_str(dtext, str(domains), f"{where}, field 'text'"))
     for t in dtasks:
-      if t not in t_index:
+      if t not in tab.t_index:
         raise DataError(str(domains), f"{where}, field 'tasks'", f"unknown task {t!r}")
-      task_domain[t_index[t], c] = True
+      task_domain_TxC[tab.t_index[t], c] = True
+  return domain_names, domain_texts, task_domain_TxC
+
+
+def describe_tasks(
+  tab: Table,
+  task_desc: dict,
+  domain_names: list[str],
+  task_domain_TxC: np.ndarray,
+  tasks,
+  domains,
+) -> list[str]:
+  """Task texts [T] (a template where undescribed); adds the task file's domains in place."""
   task_texts = []
-  for t in task_names:
+  for t in tab.task_names:
     desc = task_desc.get(t)
     if desc is None:
       task_texts.append(f"The {t} benchmark.")
@@ -206,108 +385,153 @@ def load_generic(
           raise DataError(
             str(tasks), f"{where}, field 'domains'", f"unknown domain {d!r}; not in {domains}"
           )
-        task_domain[t_index[t], domain_names.index(d)] = True
+        task_domain_TxC[tab.t_index[t], domain_names.index(d)] = True
       desc = desc.get("text")
     task_texts.append(V.to_str(desc, str(tasks), f"{where}, field 'text'"))
-  undescribed = [t for t in task_names if t not in task_desc]
-  if tasks is not None and undescribed:
-    notes.append(f"tasks without a description (named only): {', '.join(undescribed)}")
-  for fam in family_names:
-    fam_texts.setdefault(fam, f"The {fam} model family.")
-  family_texts = [V.to_str(fam_texts[f], str(families), f"family {f!r}") for f in family_names]
+  return task_texts
 
-  # -- arrays ----------------------------------------------------------------------------------
-  Q, M, T = len(q_text), len(model_names), len(task_names)
+
+# -- arrays ---------------------------------------------------------------------------------------
+
+
+def outcome_arrays(recs: list[tuple], Q: int, M: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Scatters the row records into outcomes [Q, M], tokens [Q, M, 2], cost [Q, M] (NaN = none)."""
   R = np.asarray(recs, np.float64)
   qi, mi = R[:, 0].astype(np.int64), R[:, 1].astype(np.int64)
-  outcomes = np.full((Q, M), np.nan, np.float32)
-  outcomes[qi, mi] = R[:, 2]
-  tokens = np.full((Q, M, 2), np.nan, np.float32)
-  tokens[qi, mi] = R[:, 3:5]
-  cost = np.full((Q, M), np.nan, np.float32)
-  cost[qi, mi] = R[:, 5]
-  scores = np.full((M, T), np.nan, np.float32)
-  for (i, t), x in score_map.items():
-    scores[i, t_index[t]] = x
+  outcomes_QxM = np.full((Q, M), np.nan, np.float32)
+  outcomes_QxM[qi, mi] = R[:, 2]
+  tokens_QxMx2 = np.full((Q, M, 2), np.nan, np.float32)
+  tokens_QxMx2[qi, mi] = R[:, 3:5]
+  cost_QxM = np.full((Q, M), np.nan, np.float32)
+  cost_QxM[qi, mi] = R[:, 5]
+  return outcomes_QxM, tokens_QxMx2, cost_QxM
 
-  in_table = sorted(set(mi.tolist()))
+
+def choose_candidates(
+  candidates: tuple[str, ...] | None,
+  held_out: tuple[str, ...],
+  tab: Table,
+  in_table: list[int],
+  src: str,
+) -> list[int]:
+  """Sorted candidate indices (default: the models with table rows); checks the held-out ones."""
   if candidates is None:
     cand = in_table
   else:
     if not candidates:
       raise DataError(src, "candidates", "empty candidate set; expected at least one model")
     for c in candidates:
-      if c not in m_index:
+      if c not in tab.m_index:
         raise DataError(
-          src, "candidates", f"candidate {c!r} is not in the model pool {model_names}"
+          src, "candidates", f"candidate {c!r} is not in the model pool {tab.model_names}"
         )
-    cand = sorted(m_index[c] for c in candidates)
+    cand = sorted(tab.m_index[c] for c in candidates)
   for h in held_out:
-    if h not in m_index:
+    if h not in tab.m_index:
       raise DataError(
-        src, "held_out", f"held-out model {h!r} is not in the model pool {model_names}"
+        src, "held_out", f"held-out model {h!r} is not in the model pool {tab.model_names}"
       )
-    if m_index[h] not in cand:
+    if tab.m_index[h] not in cand:
       raise DataError(src, "held_out", f"held-out model {h!r} is not a candidate")
-  held = [m_index[h] for h in held_out]
-  q_task_a, q_split_a = np.asarray(q_task, np.int32), np.asarray(q_split, np.int8)
-  te, tr = q_split_a == TEST, q_split_a == TRAIN
+  return cand
 
-  missing = ~np.isfinite(outcomes[np.ix_(te, cand)])
+
+def check_test_complete(
+  outcomes_QxM: np.ndarray, te_Q: np.ndarray, cand: list[int], tab: Table, src: str
+) -> None:
+  """Raises DataError naming the first test query without a row for some candidate."""
+  missing = ~np.isfinite(outcomes_QxM[np.ix_(te_Q, cand)])
   if missing.any():
     r, c = np.argwhere(missing)[0]
-    q = int(np.flatnonzero(te)[r])
+    q = int(np.flatnonzero(te_Q)[r])
     raise DataError(
       src,
-      f"test query {q_text[q][:60]!r} (task {task_names[q_task[q]]!r})",
-      f"no row for candidate {model_names[cand[c]]!r}; test queries need every candidate",
-    )
-  if held:
-    outcomes[np.ix_(tr, held)] = np.nan
-    test_tasks = np.unique(q_task_a[te])
-    scores[np.ix_(held, test_tasks)] = np.nan
-    notes.append(
-      f"held out {list(held_out)}: training outcomes and scores on the {len(test_tasks)} test tasks removed"
+      f"test query {tab.q_text[q][:60]!r} (task {tab.task_names[tab.q_task[q]]!r})",
+      f"no row for candidate {tab.model_names[cand[c]]!r}; test queries need every candidate",
     )
 
-  # Pairs: every strictly ordered pair of trainable candidates on each training query.
+
+def hold_out(
+  outcomes_QxM: np.ndarray,
+  scores_MxT: np.ndarray,
+  held: list[int],
+  held_out: tuple[str, ...],
+  query_task_Q: np.ndarray,
+  te_Q: np.ndarray,
+  tr_Q: np.ndarray,
+) -> list[str]:
+  """Removes (in place) the held-out models' training outcomes and test-task scores; a note."""
+  outcomes_QxM[np.ix_(tr_Q, held)] = np.nan
+  test_T = np.unique(query_task_Q[te_Q])
+  scores_MxT[np.ix_(held, test_T)] = np.nan
+  return [
+    f"held out {list(held_out)}: training outcomes and scores on the {len(test_T)} test tasks removed"
+  ]
+
+
+def derive_pairs(
+  outcomes_QxM: np.ndarray, tr_Q: np.ndarray, cand: list[int], held: list[int]
+) -> np.ndarray:
+  """[P, 3] (query, better, worse): every strictly ordered pair of trainable candidates.
+
+  Pairs come from the training queries only; NaN outcomes never form a pair.
+  """
   trainable = np.asarray([c for c in cand if c not in held], np.int64)
-  o = outcomes[np.ix_(tr, trainable)]
-  better = o[:, :, None] > o[:, None, :]  # NaN compares False
-  qq, bb, ww = np.nonzero(better)
-  pairs = np.stack([np.flatnonzero(tr)[qq], trainable[bb], trainable[ww]], 1)
+  o_QxA = outcomes_QxM[np.ix_(tr_Q, trainable)]
+  better_QxAxA = o_QxA[:, :, None] > o_QxA[:, None, :]  # NaN compares False
+  qq, bb, ww = np.nonzero(better_QxAxA)
+  return np.stack([np.flatnonzero(tr_Q)[qq], trainable[bb], trainable[ww]], 1)
 
-  binary = np.ones(T, bool)
-  fin = np.isfinite(outcomes)
-  nonbin = fin & (outcomes != 0) & (outcomes != 1)
-  np.logical_and.at(binary, q_task_a, ~nonbin.any(1))
 
-  return History(
-    model_names=model_names,
-    model_texts=model_texts,
-    model_family=model_family,
-    prices_Mx2=np.asarray(prices, np.float32).reshape(M, 2),
-    family_names=family_names,
-    family_texts=family_texts,
-    task_names=task_names,
-    task_texts=task_texts,
-    task_metric=[""] * T,
-    task_binary=binary,
-    domain_names=domain_names,
-    domain_texts=domain_texts,
-    task_domain_TxC=task_domain,
-    scores_MxT=scores,
-    query_texts=q_text,
-    query_task=q_task_a,
-    query_split=q_split_a,
-    query_in_graph=tr,
-    outcomes_QxM=outcomes,
-    tokens_QxMx2=tokens,
-    cost_QxM=cost,
-    pairs_Px3=pairs,
-    candidates=cand,
-    held_out=held,
-    setting=setting,
-    source=src,
-    notes=notes,
-  )
+def binary_tasks(
+  outcomes_QxM: np.ndarray,
+  query_task_Q: np.ndarray,
+  tr_Q: np.ndarray,
+  task_metric: list[str],
+  task_names: list[str],
+) -> tuple[np.ndarray, list[str]]:
+  """[T] bool: by a known metric name, else every known TRAINING outcome of the task is 0/1.
+
+  A task without a known metric and without any training outcome is continuous. Test outcomes are
+  never looked at (deciding from them would leak test rows into training labels).
+
+  Returns:
+    (binary_T, notes naming the tasks with queries that each rule decided).
+  """
+  T = len(task_names)
+  fin_QxM = np.isfinite(outcomes_QxM) & tr_Q[:, None]
+  nonbin_Q = (fin_QxM & (outcomes_QxM != 0) & (outcomes_QxM != 1)).any(1)
+  has_T = np.zeros(T, bool)
+  np.logical_or.at(has_T, query_task_Q, fin_QxM.any(1))
+  all01_T = np.ones(T, bool)
+  np.logical_and.at(all01_T, query_task_Q, ~nonbin_Q)
+  kind_T = [metric_is_binary(m) if m else None for m in task_metric]
+  binary_T = np.array(
+    [k if k is not None else bool(all01_T[t] and has_T[t]) for t, k in enumerate(kind_T)], bool
+  ).reshape(T)
+  used = sorted(set(query_task_Q.tolist()))
+  by_metric = [t for t in used if kind_T[t] is not None]
+  unknown = [t for t in used if task_metric[t] and kind_T[t] is None]
+  no_train = [t for t in used if kind_T[t] is None and not has_T[t]]
+  odd = [t for t in by_metric if kind_T[t] and not all01_T[t]]
+  names = lambda ts: ", ".join(task_names[t] for t in ts)
+  notes = []
+  if by_metric:
+    notes.append(
+      "binary tasks by metric name (rp_jax.data.task_kinds): "
+      + ", ".join(
+        f"{task_names[t]} ({task_metric[t]}: {'0/1' if binary_T[t] else 'continuous'})"
+        for t in by_metric
+      )
+    )
+  if unknown:
+    notes.append(
+      f"metric unknown to the table, decided from the training outcomes: {names(unknown)}"
+    )
+  if no_train:
+    notes.append(
+      f"no training outcome tells whether these are 0/1, counted continuous: {names(no_train)}"
+    )
+  if odd:
+    notes.append(f"binary by metric name but with training outcomes other than 0/1: {names(odd)}")
+  return binary_T, notes

@@ -10,6 +10,7 @@ Layout (SPEC §3)::
   profile_data/domain_task_map.json           domain -> [task, ...]
   profile_data/candidate_models.json          candidate model -> {...}
   route_data/routing_test_data.json           [{task_name, query, metric, choices,
+                                                formatted_query (some rows): {system, user},
                                                 model_performance: {model: {task_performance,
                                                 prompt_tokens, completion_tokens}}}]
   route_data/pairwise_training_data_{setting}.json
@@ -17,13 +18,25 @@ Layout (SPEC §3)::
                                                 worse_model, metric, choices}]}
   route_data/default_query_train.jsonl        training queries (graph query nodes)
 
+``load_routeprofile`` is a short driver over the steps below, each testable alone: read the model
+pool, the tasks and domains, the benchmark scores and the candidates; read the test rows, the
+graph queries and the pairs into one query table; remove the held-out model's routing-task
+scores; decide which tasks are binary; rebuild the training outcomes that the pairs imply; fill
+the prompts.
+
 What the loader decides, and reports in ``History.notes``:
 - Training queries are those of the pairwise file plus ``default_query_train.jsonl`` (the
   latter are the graph's query nodes; the release's own per-benchmark query lists are not public).
 - Training rows whose (task, query) also occurs among the test rows are dropped (the release
   duplicates some human_eval and mbpp test queries in its training data).
-- Training outcomes are rebuilt from pairs only where exact: on a binary task (all test outcomes
-  of the task are 0 or 1) the better model scored 1 and the worse 0; everything else is NaN.
+- Training outcomes are rebuilt from pairs only where exact: on a binary task the better model
+  scored 1 and the worse 0; everything else is NaN. Which tasks are binary follows from the
+  task's metric name (table in rp_jax.data.task_kinds: em_mc, math, gsm8k, code_eval are 0/1;
+  f1_score, commongen_coverage and unknown names are continuous), never from the test outcomes.
+- ``query_prompts``: the text the LLM received. Test rows keep their stored
+  ``formatted_query``; every other query is rendered from its raw query and choices in its
+  task's format, inferred from the stored prompts (rp_jax.data.prompts; the raw query for tasks
+  without one). A training query takes the choices of the first of its rows that has any.
 - Names the release references without describing them (a domain-map task with no text, a null
   score for an unknown benchmark) are ignored and listed; a real score for an unknown benchmark
   is an error.
@@ -33,17 +46,26 @@ from __future__ import annotations
 
 import collections
 import pathlib
+from typing import Any
 
 import numpy as np
 
+from rp_jax.data import prompts as P
 from rp_jax.data import validate as V
+from rp_jax.data.routeprofile_pool import (
+  Pool,
+  read_candidates,
+  read_pool,
+  read_scores,
+  read_tasks_and_domains,
+  remove_held_out_scores,
+)
+from rp_jax.data.task_kinds import binary_from_metrics
 from rp_jax.types import TEST, TRAIN, DataError, History
 
 SETTINGS = ("standard", "newllm")
 # The release's new-LLM setting holds out this model (SPEC §3); it is not named in any file.
 DEFAULT_HELD_OUT = ("mistral-small-24b-instruct-2501-bf16",)
-# Metric names whose outcomes are 0/1, used when a task has no test rows to look at.
-BINARY_METRICS = frozenset({"em_mc", "math", "gsm8k", "code_eval"})
 
 
 def load_routeprofile(
@@ -61,7 +83,8 @@ def load_routeprofile(
     setting: "standard" or "newllm" (selects the model-feature and pairwise files).
     held_out: models held out in the newllm setting (default: mistral-small, as in the paper).
       Ignored for "standard".
-    include_choices: append a query's answer choices to its text ("Choices: ...").
+    include_choices: append a query's answer choices to its text ("Choices: ..."); the
+      prompts are the same either way.
     dedupe: drop training rows whose (task, query) also occurs in the test set.
 
   Returns:
@@ -77,389 +100,427 @@ def load_routeprofile(
   pd_, rd = root / "profile_data", root / "route_data"
   notes: list[str] = []
 
-  # -- models, families ---------------------------------------------------------------------------
-  f_models = pd_ / f"model_feature_{setting}.json"
-  models = V.read_json(f_models, dict)
-  if not models:
-    raise DataError(str(f_models), "top level", "expected at least one model")
-  f_fam = pd_ / "model_family_feature.json"
-  families = V.read_json(f_fam, dict)
-  family_names = list(families)
-  family_texts = [V.to_str(v, str(f_fam), f"key {k!r}") for k, v in families.items()]
-  model_names = list(models)
-  model_texts, model_family, prices = [], [], []
-  for name, card in models.items():
-    where = f"model {name!r}"
-    if not isinstance(card, dict):
-      raise DataError(str(f_models), where, f"expected an object, got {type(card).__name__}")
-    model_texts.append(
-      V.to_str(
-        V.get_field(card, "feature", str(f_models), where),
-        str(f_models),
-        f"{where}, field 'feature'",
-      )
-    )
-    arch = V.get_field(card, "architecture", str(f_models), where, str)
-    if arch not in families:
-      raise DataError(
-        str(f_models),
-        f"{where}, field 'architecture'",
-        f"unknown family {arch!r}; {f_fam.name} has {family_names}",
-      )
-    model_family.append(family_names.index(arch))
-    prices.append(
-      [
-        V.to_float(
-          card.get("input_price"),
-          str(f_models),
-          f"{where}, field 'input_price'",
-          0,
-          1e6,
-          allow_missing=True,
-        ),
-        V.to_float(
-          card.get("output_price"),
-          str(f_models),
-          f"{where}, field 'output_price'",
-          0,
-          1e6,
-          allow_missing=True,
-        ),
-      ]
-    )
+  pool = read_pool(pd_, setting)
+  tasks = read_tasks_and_domains(pd_, notes)
+  scores_MxT = read_scores(pool, tasks, notes)
+  candidates = read_candidates(pd_, pool, notes)
 
-  # -- tasks, domains, scores ---------------------------------------------------------------------
-  f_task = pd_ / "task_feature.json"
-  tasks = V.read_json(f_task, dict)
-  task_names = list(tasks)
-  task_texts = [V.to_str(v, str(f_task), f"key {k!r}") for k, v in tasks.items()]
-  t_index = {t: i for i, t in enumerate(task_names)}
-  f_dom, f_map = pd_ / "domain_feature.json", pd_ / "domain_task_map.json"
-  domains = V.read_json(f_dom, dict)
-  domain_names = list(domains)
-  domain_texts = [V.to_str(v, str(f_dom), f"key {k!r}") for k, v in domains.items()]
-  dmap = V.read_json(f_map, dict)
-  task_domain = np.zeros((len(task_names), len(domain_names)), bool)
-  ignored = []
-  for d, ts in dmap.items():
-    if d not in domains:
-      raise DataError(str(f_map), f"key {d!r}", f"unknown domain; {f_dom.name} has {domain_names}")
-    if not isinstance(ts, list):
-      raise DataError(
-        str(f_map), f"key {d!r}", f"expected a list of task names, got {type(ts).__name__}"
-      )
-    for t in ts:
-      if t in t_index:
-        task_domain[t_index[t], domain_names.index(d)] = True
-      else:
-        ignored.append(f"{d}/{t}")
-  if ignored:
-    notes.append(
-      f"{f_map.name}: tasks without a text in {f_task.name} ignored: {', '.join(ignored)}"
-    )
-
-  scores = np.full((len(model_names), len(task_names)), np.nan, np.float32)
-  ignored, unusual = set(), []
-  for i, (name, card) in enumerate(models.items()):
-    where = f"model {name!r}, field 'detailed_scores'"
-    ds = V.get_field(card, "detailed_scores", str(f_models), f"model {name!r}", dict)
-    for t, s in ds.items():
-      x = V.to_float(s, str(f_models), f"{where}, key {t!r}", -1e4, 1e4, allow_missing=True)
-      if not np.isnan(x) and not 0 <= x <= 100:
-        unusual.append(f"{name}/{t}={x:g}")
-      if t not in t_index:
-        if np.isnan(x):
-          ignored.add(t)
-          continue
-        raise DataError(
-          str(f_models),
-          f"{where}, key {t!r}",
-          f"score for an unknown task; {f_task.name} has no {t!r}",
-        )
-      scores[i, t_index[t]] = x
-  if ignored:
-    notes.append(
-      f"{f_models.name}: null scores of undescribed tasks ignored: {', '.join(sorted(ignored))}"
-    )
-
-  f_cand = pd_ / "candidate_models.json"
-  cand = V.read_json(f_cand, (dict, list))
-  cand_names = list(cand)
-  if not cand_names:
-    raise DataError(str(f_cand), "top level", "empty candidate set; expected at least one model")
-  for c in cand_names:
-    if not isinstance(c, str):
-      raise DataError(
-        str(f_cand),
-        f"entry {c!r:.60}",
-        "expected model names (an object keyed by name or a list of names)",
-      )
-    if c not in models:
-      raise DataError(str(f_cand), f"key {c!r}", f"candidate is not in the pool of {f_models.name}")
-  candidates = sorted(model_names.index(c) for c in cand_names)
-  # The release prices llama-3.3-70b only in candidate_models.json: fill missing prices from there.
-  filled = []
-  if isinstance(cand, dict):
-    for c, card in cand.items():
-      i = model_names.index(c)
-      for j, k in enumerate(("input_price", "output_price")):
-        if np.isnan(prices[i][j]) and isinstance(card, dict) and card.get(k) is not None:
-          prices[i][j] = V.to_float(card[k], str(f_cand), f"key {c!r}, field {k!r}", 0, 1e6)
-          filled.append(f"{c}.{k}")
-  if filled:
-    notes.append(
-      f"prices missing from {f_models.name} taken from {f_cand.name}: {', '.join(filled)}"
-    )
-  m_index = {m: i for i, m in enumerate(model_names)}
-
-  # -- queries ------------------------------------------------------------------------------------
-  q_text: list[str] = []
-  q_task: list[int] = []
-  q_split: list[int] = []
-  q_graph: list[bool] = []
-  q_index: dict[tuple[int, str], int] = {}
-  metrics: dict[int, str] = {}
-
-  def task_of(row, src, where):
-    t = V.to_str(V.get_field(row, "task_name", src, where), src, f"{where}, field 'task_name'")
-    if t not in t_index:
-      raise DataError(
-        src, f"{where}, field 'task_name'", f"unknown task {t!r}; not in {f_task.name}"
-      )
-    ti = t_index[t]
-    m = row.get("metric")
-    if isinstance(m, str) and m:
-      m = m.lower()  # the release writes "math" and "MATH", "gsm8k" and "GSM8K"
-      if metrics.setdefault(ti, m) != m:
-        raise DataError(
-          src,
-          f"{where}, field 'metric'",
-          f"task {t!r} has metric {metrics[ti]!r} elsewhere, got {m!r}",
-        )
-    return ti
-
-  def text_of(row, src, where):
-    text = V.to_str(V.get_field(row, "query", src, where), src, f"{where}, field 'query'")
-    choices = V.parse_literal(row.get("choices"), src, f"{where}, field 'choices'")
-    if include_choices and choices is not None:
-      text = f"{text}\nChoices: {_choices_text(choices)}"
-    return text
-
-  def add_query(ti, text, split, graph):
-    key = (ti, text)
-    if key in q_index:
-      q = q_index[key]
-      q_graph[q] = q_graph[q] or graph
-      return q
-    q_index[key] = len(q_text)
-    q_text.append(text)
-    q_task.append(ti)
-    q_split.append(split)
-    q_graph.append(graph)
-    return q_index[key]
-
+  qt = QueryTable(tasks.names, pd_ / "task_feature.json", include_choices)
   f_test = rd / "routing_test_data.json"
-  test_rows = V.read_json(f_test, list)
-  if not test_rows:
-    raise DataError(str(f_test), "top level", "expected at least one test row")
-  test_perf, test_tok = [], []
-  cand_set = [model_names[c] for c in candidates]
-  for r, row in enumerate(test_rows):
-    where = f"row {r}"
-    if not isinstance(row, dict):
-      raise DataError(str(f_test), where, f"expected an object, got {type(row).__name__}")
-    ti = task_of(row, str(f_test), where)
-    text = text_of(row, str(f_test), where)
-    if (ti, text) in q_index:
-      raise DataError(str(f_test), where, f"duplicate test query of task {task_names[ti]!r}")
-    add_query(ti, text, TEST, False)
-    mp = V.get_field(row, "model_performance", str(f_test), where, dict)
-    perf = np.full(len(model_names), np.nan, np.float32)
-    tok = np.full((len(model_names), 2), np.nan, np.float32)
-    for m, rec in mp.items():
-      w = f"{where}, model_performance[{m!r}]"
-      if m not in m_index:
-        raise DataError(str(f_test), w, f"unknown model; not in {f_models.name}")
-      if not isinstance(rec, dict):
-        raise DataError(str(f_test), w, f"expected an object, got {type(rec).__name__}")
-      perf[m_index[m]] = V.to_float(
-        V.get_field(rec, "task_performance", str(f_test), w),
-        str(f_test),
-        f"{w}.task_performance",
-        0,
-        1,
-      )
-      for j, k in enumerate(("prompt_tokens", "completion_tokens")):
-        tok[m_index[m], j] = V.to_float(
-          rec.get(k), str(f_test), f"{w}.{k}", 0, 1e9, allow_missing=True
-        )
-    missing = [c for c in cand_set if c not in mp]
-    if missing:
-      raise DataError(
-        str(f_test), f"{where}, field 'model_performance'", f"no outcome for candidate(s) {missing}"
-      )
-    test_perf.append(perf)
-    test_tok.append(tok)
-  test_keys = set(q_index)
-
-  # Graph query nodes: the release's training query list, minus anything also in the test set.
+  perf_NxM, tok_NxMx2, test_rows = read_test_rows(f_test, qt, pool, candidates)
+  test_keys = set(qt.index)
   f_qtrain = rd / "default_query_train.jsonl"
-  dropped_graph = collections.Counter()
-  if f_qtrain.is_file():
-    for r, row in enumerate(V.read_jsonl(f_qtrain), 1):
-      where = f"line {r}"
-      ti = task_of(row, str(f_qtrain), where)
-      text = text_of(row, str(f_qtrain), where)
-      if (ti, text) in test_keys:
-        dropped_graph[task_names[ti]] += 1
-        continue
-      add_query(ti, text, TRAIN, True)
-  else:
-    notes.append(
-      f"{f_qtrain.name} not found: the graph's query nodes are the pairwise training queries"
-    )
-
+  dropped_graph = read_graph_queries(f_qtrain, qt, test_keys, notes)
   f_pairs = rd / f"pairwise_training_data_{setting}.json"
-  pobj = V.read_json(f_pairs, dict)
-  prows = V.get_field(pobj, "pairwise_data", str(f_pairs), "top level", list)
-  held = (
-    tuple(held_out if held_out is not None else DEFAULT_HELD_OUT) if setting == "newllm" else ()
+  held = resolve_held_out(held_out, setting, pool)
+  pairs_Px3, n_pairs_file, dropped_pairs = read_pairs(
+    f_pairs, qt, pool, held, test_keys, dedupe, graph=not f_qtrain.is_file()
   )
-  for h in held:
-    if h not in m_index:
-      raise DataError(str(f_models), f"held-out model {h!r}", "not in the model pool")
-  pairs, dropped_pairs = [], collections.Counter()
-  for r, row in enumerate(prows):
-    where = f"pairwise_data[{r}]"
-    if not isinstance(row, dict):
-      raise DataError(str(f_pairs), where, f"expected an object, got {type(row).__name__}")
-    ti = task_of(row, str(f_pairs), where)
-    text = text_of(row, str(f_pairs), where)
-    ab = []
-    for k in ("better_model", "worse_model"):
-      m = V.to_str(V.get_field(row, k, str(f_pairs), where), str(f_pairs), f"{where}, field {k!r}")
-      if m not in m_index:
-        raise DataError(
-          str(f_pairs), f"{where}, field {k!r}", f"unknown model {m!r}; not in {f_models.name}"
-        )
-      if m in held:
-        raise DataError(
-          str(f_pairs),
-          f"{where}, field {k!r}",
-          f"held-out model {m!r} in a training pair (it would leak)",
-        )
-      ab.append(m_index[m])
-    if ab[0] == ab[1]:
-      raise DataError(str(f_pairs), where, "better_model and worse_model are the same model")
-    if (ti, text) in test_keys:
-      if dedupe:
-        dropped_pairs[task_names[ti]] += 1
-        continue
-      raise DataError(str(f_pairs), where, "training query also in the test set (pass dedupe=True)")
-    q = add_query(ti, text, TRAIN, not f_qtrain.is_file())
-    pairs.append((q, ab[0], ab[1]))
-  if not pairs:
-    raise DataError(str(f_pairs), "pairwise_data", "no training pairs left")
-  n_pairs_file = len(prows)
   if dropped_pairs or dropped_graph:
-    notes.append(
-      f"dropped {sum(dropped_pairs.values())} of {n_pairs_file} training pairs whose (task, query) is a "
-      f"test query ({_fmt_counts(dropped_pairs)}); {len(pairs)} pairs remain"
-    )
-    notes.append(
-      f"dropped {sum(dropped_graph.values())} graph query nodes that are test queries "
-      f"({_fmt_counts(dropped_graph)})"
-    )
-
-  # newllm: a held-out model must reach the graph without any routing-task score. The release's
-  # model_feature_newllm.json nulls all of mistral-small's but one (mmlu, 80.67); drop the rest.
+    notes += _dropped_notes(n_pairs_file, len(pairs_Px3), dropped_pairs, dropped_graph)
+  held_idx = [pool.index[h] for h in held]
+  q_task_Q, q_split_Q = np.asarray(qt.task, np.int32), np.asarray(qt.split, np.int8)
   if held:
-    routing_t = sorted({q_task[i] for i in range(len(q_text)) if q_split[i] == TEST})
-    kept = [
-      f"{model_names[m_index[h]]}/{task_names[t]}"
-      for h in held
-      for t in routing_t
-      if np.isfinite(scores[m_index[h], t])
-    ]
-    for h in held:
-      scores[m_index[h], routing_t] = np.nan
-    if kept:
-      notes.append(
-        f"{f_models.name} still scores the held-out model on routing task(s) {', '.join(kept)}; "
-        "removed so that its profile carries no test-task benchmark result"
-      )
+    routing_T = sorted(set(q_task_Q[q_split_Q == TEST].tolist()))
+    notes += remove_held_out_scores(scores_MxT, held_idx, routing_T, pool, tasks)
 
-  # -- arrays -------------------------------------------------------------------------------------
-  Q, M, T = len(q_text), len(model_names), len(task_names)
-  outcomes = np.full((Q, M), np.nan, np.float32)
-  tokens = np.full((Q, M, 2), np.nan, np.float32)
-  n_test = len(test_rows)
-  outcomes[:n_test] = np.stack(test_perf)
-  tokens[:n_test] = np.stack(test_tok)
-  q_task_a = np.asarray(q_task, np.int32)
-  q_split_a = np.asarray(q_split, np.int8)
-
-  # A task is binary when all its test outcomes are 0/1 (else by metric name).
-  binary = np.array([metrics.get(t, "") in BINARY_METRICS for t in range(T)])
-  te = q_split_a == TEST
-  for_test = np.zeros(T, bool)
-  for_test[q_task_a[te]] = True
-  tv = outcomes[:n_test][:, candidates]
-  is01 = np.all((tv == 0) | (tv == 1), axis=1)
-  all01 = np.ones(T, bool)
-  np.logical_and.at(all01, q_task_a[:n_test], is01)
-  binary = np.where(for_test, all01, binary)
-
-  P = np.asarray(pairs, np.int32)
-  bin_pair = binary[q_task_a[P[:, 0]]]
-  Pb = P[bin_pair]
-  ones = np.zeros((Q, M), bool)
-  zeros = np.zeros((Q, M), bool)
-  ones[Pb[:, 0], Pb[:, 1]] = True
-  zeros[Pb[:, 0], Pb[:, 2]] = True
-  conflict = ones & zeros
-  train_out = np.where(ones, 1.0, np.where(zeros, 0.0, np.nan)).astype(np.float32)
-  train_out[conflict] = np.nan
-  outcomes[n_test:] = train_out[n_test:]
-  if conflict.any():
-    notes.append(
-      f"{int(conflict.sum())} (query, model) outcomes are both better and worse in pairs; left unknown"
-    )
-  notes.append(
-    "training outcomes rebuilt from pairs on binary tasks (better => 1, worse => 0): "
-    f"{int(np.isfinite(outcomes[n_test:]).sum())} known; continuous tasks "
-    f"({', '.join(task_names[t] for t in np.flatnonzero(for_test & ~binary))}) keep only the pairs"
+  Q, M, T = len(qt.text), len(pool.names), len(tasks.names)
+  task_metric = [qt.metrics.get(t, "") for t in range(T)]
+  outcomes_QxM, tokens_QxMx2, binary_T = derive_outcomes(
+    perf_NxM, tok_NxMx2, pairs_Px3, q_task_Q, candidates, task_metric, tasks.names, notes
   )
+  query_prompts = fill_prompts(qt, test_rows, str(f_test), notes)
 
   return History(
-    model_names=model_names,
-    model_texts=model_texts,
-    model_family=model_family,
-    prices_Mx2=prices,
-    family_names=family_names,
-    family_texts=family_texts,
-    task_names=task_names,
-    task_texts=task_texts,
-    task_metric=[metrics.get(t, "") for t in range(T)],
-    task_binary=binary,
-    domain_names=domain_names,
-    domain_texts=domain_texts,
-    task_domain_TxC=task_domain,
-    scores_MxT=scores,
-    query_texts=q_text,
-    query_task=q_task_a,
-    query_split=q_split_a,
-    query_in_graph=q_graph,
-    outcomes_QxM=outcomes,
-    tokens_QxMx2=tokens,
+    model_names=pool.names,
+    model_texts=pool.texts,
+    model_family=pool.family,
+    prices_Mx2=pool.prices,
+    family_names=pool.family_names,
+    family_texts=pool.family_texts,
+    task_names=tasks.names,
+    task_texts=tasks.texts,
+    task_metric=task_metric,
+    task_binary=binary_T,
+    domain_names=tasks.domain_names,
+    domain_texts=tasks.domain_texts,
+    task_domain_TxC=tasks.domain_TxC,
+    scores_MxT=scores_MxT,
+    query_texts=qt.text,
+    query_prompts=query_prompts,
+    query_task=q_task_Q,
+    query_split=q_split_Q,
+    query_in_graph=qt.graph,
+    outcomes_QxM=outcomes_QxM,
+    tokens_QxMx2=tokens_QxMx2,
     cost_QxM=np.full((Q, M), np.nan, np.float32),
-    pairs_Px3=P,
+    pairs_Px3=pairs_Px3,
     candidates=candidates,
-    held_out=[m_index[h] for h in held],
+    held_out=held_idx,
     setting=setting,
     source=str(root),
     notes=[f"{f_pairs.name}: {n_pairs_file} pairs in the file", *notes],
   )
+
+
+# -- queries ----------------------------------------------------------------------------------------
+
+
+class QueryTable:
+  """Queries keyed by (task, text) in order of first appearance, plus each task's metric name.
+
+  Per query it also keeps the raw query, the first choices any of its rows gives, and where that
+  row is (file, row) for error messages; ``choice_conflicts`` counts rows whose choices differ.
+  """
+
+  def __init__(self, task_names: list[str], task_file: pathlib.Path, include_choices: bool):
+    self.task_names = task_names
+    self.t_index = {t: i for i, t in enumerate(task_names)}
+    self.task_file = task_file
+    self.include_choices = include_choices
+    self.text: list[str] = []
+    self.task: list[int] = []
+    self.split: list[int] = []
+    self.graph: list[bool] = []
+    self.index: dict[tuple[int, str], int] = {}
+    self.metrics: dict[int, str] = {}
+    self.raw: list[str] = []
+    self.choices: list[Any] = []
+    self.origin: list[tuple[str, str]] = []
+    self.choice_conflicts = 0
+
+  def task_of(self, row: dict, src: str, where: str) -> int:
+    """The task index of a row; records (and checks) the task's metric name."""
+    t = V.to_str(V.get_field(row, "task_name", src, where), src, f"{where}, field 'task_name'")
+    if t not in self.t_index:
+      raise DataError(
+        src, f"{where}, field 'task_name'", f"unknown task {t!r}; not in {self.task_file.name}"
+      )
+    ti = self.t_index[t]
+    m = row.get("metric")
+    if isinstance(m, str) and m:
+      m = m.lower()  # the release writes "math" and "MATH", "gsm8k" and "GSM8K"
+      if self.metrics.setdefault(ti, m) != m:
+        raise DataError(
+          src,
+          f"{where}, field 'metric'",
+          f"task {t!r} has metric {self.metrics[ti]!r} elsewhere, got {m!r}",
+        )
+    return ti
+
+  def query_of(self, row: dict, src: str, where: str) -> tuple[str, str, Any]:
+    """(text, raw query, parsed choices) of a row; the text has the choices appended when
+    ``include_choices``."""
+    raw = V.to_str(V.get_field(row, "query", src, where), src, f"{where}, field 'query'")
+    choices = V.parse_literal(row.get("choices"), src, f"{where}, field 'choices'")
+    text = raw
+    if self.include_choices and choices is not None:
+      text = f"{raw}\nChoices: {_choices_text(choices)}"
+    return text, raw, choices
+
+  def add(
+    self,
+    ti: int,
+    query: tuple[str, str, Any],
+    split: int,
+    graph: bool,
+    origin: tuple[str, str] = ("", ""),
+  ) -> int:
+    """Index of query (ti, text), added if new; a repeated query joins the graph if ``graph``.
+
+    Args:
+      ti: task index.
+      query: (text, raw query, choices) as ``query_of`` returns them.
+      split: TRAIN or TEST.
+      graph: the query is a graph node.
+      origin: (file, row) of the row, named if its choices do not fit the task's prompt layout.
+    """
+    text, raw, choices = query
+    key = (ti, text)
+    if key in self.index:
+      q = self.index[key]
+      self.graph[q] = self.graph[q] or graph
+      if choices is not None and self.choices[q] is None:
+        self.choices[q], self.origin[q] = choices, origin
+      elif choices is not None and choices != self.choices[q]:
+        self.choice_conflicts += 1
+      return q
+    self.index[key] = len(self.text)
+    self.text.append(text)
+    self.task.append(ti)
+    self.split.append(split)
+    self.graph.append(graph)
+    self.raw.append(raw)
+    self.choices.append(choices)
+    self.origin.append(origin)
+    return self.index[key]
+
+
+def read_test_rows(
+  f_test: pathlib.Path, qt: QueryTable, pool: Pool, candidates: list[int]
+) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+  """Adds the test rows to ``qt``; returns their outcomes [N, M], tokens [N, M, 2] and the rows.
+
+  Every test row needs an outcome for every candidate; a repeated test query is an error.
+  """
+  src = str(f_test)
+  rows = V.read_json(f_test, list)
+  if not rows:
+    raise DataError(src, "top level", "expected at least one test row")
+  m_index = pool.index
+  M = len(pool.names)
+  cand_names = [pool.names[c] for c in candidates]
+  perf_NxM = np.full((len(rows), M), np.nan, np.float32)
+  tok_NxMx2 = np.full((len(rows), M, 2), np.nan, np.float32)
+  for r, row in enumerate(rows):
+    where = f"row {r}"
+    if not isinstance(row, dict):
+      raise DataError(src, where, f"expected an object, got {type(row).__name__}")
+    ti = qt.task_of(row, src, where)
+    query = qt.query_of(row, src, where)
+    if (ti, query[0]) in qt.index:
+      raise DataError(src, where, f"duplicate test query of task {qt.task_names[ti]!r}")
+    qt.add(ti, query, TEST, False, (src, where))
+    mp = V.get_field(row, "model_performance", src, where, dict)
+    for m, rec in mp.items():
+      w = f"{where}, model_performance[{m!r}]"
+      if m not in m_index:
+        raise DataError(src, w, f"unknown model; not in {pool.file.name}")
+      if not isinstance(rec, dict):
+        raise DataError(src, w, f"expected an object, got {type(rec).__name__}")
+      perf = V.get_field(rec, "task_performance", src, w)
+      perf_NxM[r, m_index[m]] = V.to_float(perf, src, f"{w}.task_performance", 0, 1)
+      for j, k in enumerate(("prompt_tokens", "completion_tokens")):
+        tok_NxMx2[r, m_index[m], j] = V.to_float(
+          rec.get(k), src, f"{w}.{k}", 0, 1e9, allow_missing=True
+        )
+    missing = [c for c in cand_names if c not in mp]
+    if missing:
+      raise DataError(
+        src, f"{where}, field 'model_performance'", f"no outcome for candidate(s) {missing}"
+      )
+  return perf_NxM, tok_NxMx2, rows
+
+
+def read_graph_queries(
+  f_qtrain: pathlib.Path, qt: QueryTable, test_keys: set, notes: list[str]
+) -> collections.Counter:
+  """Adds the graph's query nodes (training queries) to ``qt``, minus test queries.
+
+  Returns:
+    Per task name, the number of rows dropped because they are test queries.
+  """
+  dropped = collections.Counter()
+  if not f_qtrain.is_file():
+    notes.append(
+      f"{f_qtrain.name} not found: the graph's query nodes are the pairwise training queries"
+    )
+    return dropped
+  for r, row in enumerate(V.read_jsonl(f_qtrain), 1):
+    where = f"line {r}"
+    ti = qt.task_of(row, str(f_qtrain), where)
+    query = qt.query_of(row, str(f_qtrain), where)
+    if (ti, query[0]) in test_keys:
+      dropped[qt.task_names[ti]] += 1
+      continue
+    qt.add(ti, query, TRAIN, True, (str(f_qtrain), where))
+  return dropped
+
+
+def resolve_held_out(held_out: tuple[str, ...] | None, setting: str, pool: Pool) -> tuple[str, ...]:
+  """The held-out model names of a setting (none for "standard"); each must be in the pool."""
+  held = (
+    tuple(held_out if held_out is not None else DEFAULT_HELD_OUT) if setting == "newllm" else ()
+  )
+  for h in held:
+    if h not in pool.cards:
+      raise DataError(str(pool.file), f"held-out model {h!r}", "not in the model pool")
+  return held
+
+
+def read_pairs(
+  f_pairs: pathlib.Path,
+  qt: QueryTable,
+  pool: Pool,
+  held: tuple[str, ...],
+  test_keys: set,
+  dedupe: bool,
+  graph: bool,
+) -> tuple[np.ndarray, int, collections.Counter]:
+  """Reads the pairwise training rows, adding their queries to ``qt``.
+
+  Args:
+    f_pairs: the pairwise file of the setting.
+    qt: the query table (test rows already in it).
+    pool: the model pool.
+    held: held-out model names (an error if one appears in a pair).
+    test_keys: (task, text) of the test queries.
+    dedupe: drop pairs of test queries (else an error).
+    graph: pair queries are graph nodes (when the graph query file is missing).
+
+  Returns:
+    (pairs [P, 3] int32 (query, better, worse), rows in the file, dropped rows per task name).
+  """
+  src = str(f_pairs)
+  pobj = V.read_json(f_pairs, dict)
+  prows = V.get_field(pobj, "pairwise_data", src, "top level", list)
+  m_index = pool.index
+  pairs, dropped = [], collections.Counter()
+  for r, row in enumerate(prows):
+    where = f"pairwise_data[{r}]"
+    if not isinstance(row, dict):
+      raise DataError(src, where, f"expected an object, got {type(row).__name__}")
+    ti = qt.task_of(row, src, where)
+    query = qt.query_of(row, src, where)
+    ab = []
+    for k in ("better_model", "worse_model"):
+      m = V.to_str(V.get_field(row, k, src, where), src, f"{where}, field {k!r}")
+      if m not in m_index:
+        raise DataError(
+          src, f"{where}, field {k!r}", f"unknown model {m!r}; not in {pool.file.name}"
+        )
+      if m in held:
+        raise DataError(
+          src, f"{where}, field {k!r}", f"held-out model {m!r} in a training pair (it would leak)"
+        )
+      ab.append(m_index[m])
+    if ab[0] == ab[1]:
+      raise DataError(src, where, "better_model and worse_model are the same model")
+    if (ti, query[0]) in test_keys:
+      if dedupe:
+        dropped[qt.task_names[ti]] += 1
+        continue
+      raise DataError(src, where, "training query also in the test set (pass dedupe=True)")
+    pairs.append((qt.add(ti, query, TRAIN, graph, (src, where)), ab[0], ab[1]))
+  if not pairs:
+    raise DataError(src, "pairwise_data", "no training pairs left")
+  return np.asarray(pairs, np.int32), len(prows), dropped
+
+
+def _dropped_notes(
+  n_file: int, n_kept: int, dropped_pairs: collections.Counter, dropped_graph: collections.Counter
+) -> list[str]:
+  return [
+    f"dropped {sum(dropped_pairs.values())} of {n_file} training pairs whose (task, query) is a "
+    f"test query ({_fmt_counts(dropped_pairs)}); {n_kept} pairs remain",
+    f"dropped {sum(dropped_graph.values())} graph query nodes that are test queries "
+    f"({_fmt_counts(dropped_graph)})",
+  ]
+
+
+def fill_prompts(qt: QueryTable, test_rows: list[dict], f_test: str, notes: list[str]) -> list[str]:
+  """[Q] the text the LLM receives for each query (rp_jax.data.prompts).
+
+  Test rows keep their stored ``formatted_query`` where they have one; every other query is
+  rendered from its raw query and choices with its task's format inferred from the stored prompts
+  (the raw query for tasks without one). Appends the layouts found to ``notes``.
+  """
+  formats, prompt_notes = P.infer_formats(test_rows, f_test)
+  notes += prompt_notes
+  out = []
+  for q, (ti, raw, choices) in enumerate(zip(qt.task, qt.raw, qt.choices, strict=True)):
+    sp = P.stored_prompt(test_rows[q], f_test, f"row {q}") if q < len(test_rows) else None
+    if sp is not None:
+      out.append(P.join_prompt(*sp))
+      continue
+    fmt = formats.get(qt.task_names[ti], P.RAW)
+    try:
+      out.append(P.prompt_text(fmt, raw, choices))
+    except P.LayoutError as e:
+      src, where = qt.origin[q]
+      raise DataError(
+        src, f"{where}, field 'choices'", f"task {qt.task_names[ti]!r}: {e}"
+      ) from None
+  no_test = sorted({qt.task_names[t] for t in qt.task} - set(formats))
+  if no_test:
+    notes.append(
+      f"tasks without test rows (so no stored prompt) get the raw query: {', '.join(no_test)}"
+    )
+  if qt.choice_conflicts:
+    notes.append(
+      f"{qt.choice_conflicts} training rows give a query other choices than its first row with "
+      "choices; its prompt uses the first"
+    )
+  return out
+
+
+# -- derived arrays ---------------------------------------------------------------------------------
+
+
+def derive_outcomes(
+  perf_NxM: np.ndarray,
+  tok_NxMx2: np.ndarray,
+  pairs_Px3: np.ndarray,
+  query_task_Q: np.ndarray,
+  candidates: list[int],
+  task_metric: list[str],
+  task_names: list[str],
+  notes: list[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Outcomes [Q, M] and tokens [Q, M, 2] of all queries, and which tasks are binary [T].
+
+  The first N queries are the test rows (their outcomes and tokens as read). Binary tasks come
+  from the metric names (rp_jax.data.task_kinds), never from the test outcomes; training outcomes
+  are those the pairs imply on binary tasks. Appends the decisions and counts to ``notes``.
+  """
+  n_test, M = perf_NxM.shape
+  Q = len(query_task_Q)
+  binary_T, kind_notes = binary_from_metrics(task_names, task_metric, query_task_Q)
+  notes += kind_notes
+  notes += _binary_check_notes(binary_T, query_task_Q[:n_test], perf_NxM[:, candidates], task_names)
+  outcomes_QxM = np.full((Q, M), np.nan, np.float32)
+  outcomes_QxM[:n_test] = perf_NxM
+  train_QxM, n_conflict = rebuild_training_outcomes(pairs_Px3, binary_T, query_task_Q, (Q, M))
+  outcomes_QxM[n_test:] = train_QxM[n_test:]
+  tokens_QxMx2 = np.full((Q, M, 2), np.nan, np.float32)
+  tokens_QxMx2[:n_test] = tok_NxMx2
+  if n_conflict:
+    notes.append(
+      f"{n_conflict} (query, model) outcomes are both better and worse in pairs; left unknown"
+    )
+  pair_T = sorted(set(query_task_Q[pairs_Px3[:, 0]].tolist()))
+  continuous = [task_names[t] for t in pair_T if not binary_T[t]]
+  notes.append(
+    "training outcomes rebuilt from pairs on binary tasks (better => 1, worse => 0): "
+    f"{int(np.isfinite(outcomes_QxM[n_test:]).sum())} known; continuous tasks "
+    f"({', '.join(continuous) or 'none'}) keep only the pairs"
+  )
+  return outcomes_QxM, tokens_QxMx2, binary_T
+
+
+def _binary_check_notes(
+  binary_T: np.ndarray, test_task_N: np.ndarray, test_perf_NxA: np.ndarray, task_names: list[str]
+) -> list[str]:
+  """A note naming binary tasks whose test outcomes are not all 0/1 (a check, not a decision)."""
+  odd_N = np.any(np.isfinite(test_perf_NxA) & (test_perf_NxA != 0) & (test_perf_NxA != 1), axis=1)
+  odd_T = sorted(set(test_task_N[odd_N & binary_T[test_task_N]].tolist()))
+  if not odd_T:
+    return []
+  return [
+    "binary by metric name but with test outcomes other than 0/1 (pairs still rebuild 1/0): "
+    + ", ".join(task_names[t] for t in odd_T)
+  ]
+
+
+def rebuild_training_outcomes(
+  pairs_Px3: np.ndarray, binary_T: np.ndarray, query_task_Q: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray, int]:
+  """Outcomes [Q, M] that pairs on binary tasks imply: better => 1, worse => 0, else NaN.
+
+  A (query, model) that is better in one pair and worse in another stays NaN.
+
+  Returns:
+    (outcomes_QxM float32, number of such contradictory (query, model) entries).
+  """
+  Pb = pairs_Px3[binary_T[query_task_Q[pairs_Px3[:, 0]]]]
+  ones_QxM = np.zeros(shape, bool)
+  zeros_QxM = np.zeros(shape, bool)
+  ones_QxM[Pb[:, 0], Pb[:, 1]] = True
+  zeros_QxM[Pb[:, 0], Pb[:, 2]] = True
+  conflict_QxM = ones_QxM & zeros_QxM
+  out_QxM = np.where(ones_QxM, 1.0, np.where(zeros_QxM, 0.0, np.nan)).astype(np.float32)
+  out_QxM[conflict_QxM] = np.nan
+  return out_QxM, int(conflict_QxM.sum())
 
 
 def _choices_text(choices) -> str:

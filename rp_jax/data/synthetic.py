@@ -73,337 +73,40 @@ History.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
+from rp_jax.data.prompts import prompt_text
+from rp_jax.data.synthetic_world import (
+  CONTINUOUS_METRIC,
+  DOMAINS,
+  FILLER,
+  MAX_COMPLETION_TOKENS,
+  METRIC_BY_DOMAIN,
+  SETTINGS,
+  SIZES_B,
+  SKILLS,
+  TINY_SIZES,
+  Domains,
+  Models,
+  SyntheticConfig,
+  Tasks,
+  prompt_formats,
+  write_query_texts,
+  write_texts,
+)
 from rp_jax.types import TEST, TRAIN, History
 
-SETTINGS = ("standard", "newllm")
-
-# A small world for tests and examples (builds in milliseconds): make_history(**TINY_SIZES).
-TINY_SIZES = dict(
-  num_models=4,
-  num_candidates=3,
-  num_tasks=4,
-  num_unscored_tasks=0,
-  num_domains=2,
-  train_per_task=3,
-  test_per_task=2,
-)
-
-# (display name, word list) per latent skill; the first `latent_dim` are used. No word is shared
-# between two skills or with the filler, so a word says which skill it came from.
-SKILLS: tuple[tuple[str, tuple[str, ...]], ...] = (
-  (
-    "arithmetic",
-    ("arithmetic", "sum", "multiply", "fraction", "percent", "total", "divide", "remainder"),
-  ),
-  (
-    "mathematical reasoning",
-    ("algebra", "polynomial", "theorem", "integral", "geometry", "equation", "proof", "variable"),
-  ),
-  (
-    "logical deduction",
-    ("logic", "deduce", "clue", "puzzle", "premise", "infer", "arrangement", "contradiction"),
-  ),
-  (
-    "factual recall",
-    ("history", "capital", "invented", "century", "author", "country", "famous", "born"),
-  ),
-  (
-    "reading comprehension",
-    ("passage", "paragraph", "article", "according", "context", "evidence", "excerpt", "summary"),
-  ),
-  (
-    "programming",
-    ("python", "function", "return", "string", "loop", "array", "implement", "recursion"),
-  ),
-  (
-    "commonsense",
-    ("everyday", "likely", "kitchen", "weather", "neighbor", "usually", "household", "outdoors"),
-  ),
-  (
-    "text generation",
-    ("compose", "scene", "describe", "fluent", "coherent", "narrative", "phrase", "vivid"),
-  ),
-  (
-    "instruction following",
-    ("format", "bullet", "exactly", "lowercase", "style", "respond", "template", "limit"),
-  ),
-  (
-    "scientific knowledge",
-    ("physics", "chemistry", "biology", "molecule", "energy", "cell", "experiment", "force"),
-  ),
-  (
-    "multilingual understanding",
-    ("translate", "spanish", "french", "chinese", "german", "bilingual", "idiom", "dialect"),
-  ),
-  (
-    "truthfulness",
-    ("truthful", "misconception", "myth", "honest", "harmful", "safe", "rumor", "accurate"),
-  ),
-)
-FILLER = (
-  "the", "a", "of", "which", "following", "given", "what", "is", "in", "for", "that", "with",
-  "and", "to", "each", "one", "this", "these", "question", "below",
-)  # fmt: skip
-# Domain name -> indices into SKILLS that the name suggests (its direction leans on them).
-DOMAINS: tuple[tuple[str, tuple[int, ...]], ...] = (
-  ("knowledge", (3, 9)),
-  ("reasoning", (2, 6)),
-  ("qa", (4, 3)),
-  ("math", (0, 1)),
-  ("coding", (5, 2)),
-  ("alignment", (8, 7, 11)),
-  ("science", (9, 1)),
-  ("multilingual", (10, 4)),
-  ("safety", (11, 8)),
-)
-FAMILIES = (
-  "qwen", "llama", "gemma", "mistral", "mixtral", "phi", "falcon", "yi", "deepseek", "olmo",
-)  # fmt: skip
-SIZES_B = np.array([1, 2, 3, 7, 8, 9, 12, 14, 22, 24, 27, 32, 56, 70, 72, 123, 176], np.float64)
-# Metric by primary domain (binary ones); continuous routing tasks use "coverage".
-_METRIC_BY_DOMAIN = {"math": "gsm8k", "coding": "code_eval", "qa": "f1_score"}
-CONTINUOUS_METRIC = "coverage"
-_PROMPT_BY_METRIC = {
-  "em_mc": "Choose the correct option for the question below.",
-  "gsm8k": "Work out the problem below and state the final answer.",
-  "code_eval": "Complete the task below so that all hidden checks pass.",
-  "f1_score": "Reply with a short answer to the question below.",
-  CONTINUOUS_METRIC: "Write one line that uses all of these keywords.",
-}
-_MAX_COMPLETION_TOKENS = 1024
-_WORDS_PER_SKILL = 8  # word draws index skill k's list as k * 8 + j
-assert all(len(ws) == _WORDS_PER_SKILL for _, ws in SKILLS)
-
-
-@dataclasses.dataclass(frozen=True)
-class SyntheticConfig:
-  """Sizes and knobs of the synthetic history; defaults resemble the public RouteProfile data.
-
-  Counts that must not exceed another count default to None, meaning min(real-data value, bound):
-  num_families -> min(5, num_models), num_candidates -> min(8, num_models), num_routing_tasks ->
-  min(12, num_tasks), num_graph_only_tasks -> min(2, num_tasks - routing), num_continuous_tasks ->
-  min(1, routing). An explicit value is never clamped: an impossible one raises ValueError.
-
-  Attributes:
-    num_families: model families (names beyond the built-in ten are "famN").
-    num_models: models in the pool.
-    num_candidates: the first ``num_candidates`` models of the pool are the candidates.
-    num_tasks: scored benchmark tasks (routing and graph-only tasks are among them).
-    num_unscored_tasks: extra task nodes with a text and domains but no scores or queries.
-    num_domains: domains (names beyond the built-in nine are "domainN").
-    second_domain_prob: probability that a task also belongs to a second domain.
-    num_routing_tasks: tasks with training and test queries.
-    num_graph_only_tasks: tasks with training queries only (graph nodes; no pairs, no outcomes).
-    num_continuous_tasks: routing tasks with continuous outcomes in [0, 1] (the rest are binary).
-    train_per_task, test_per_task: queries per task (graph-only tasks have train queries only).
-    latent_dim: number of latent skills k (at most ``len(SKILLS)``).
-    family_scale: std of family skill means.
-    model_scale: std of a model's own skill deviation from its family mean.
-    size_effect: general ability per unit of log(size in billions).
-    general_scale: std of a model's general ability beyond its size.
-    discrimination: IRT slope a.
-    task_difficulty_mean, task_difficulty_sd: distribution of task base difficulty b_t.
-    query_difficulty_sd: std of a query's difficulty around its task's.
-    query_skill_noise: std of the log-normal perturbation of a query's skill mixture.
-    continuous_noise: std of the Gaussian noise on continuous outcomes.
-    score_noise: std of the noise on benchmark scores (points of 0..100).
-    score_missing: fraction of benchmark scores set to NaN.
-    bench_queries: latent queries per task used to compute benchmark scores.
-    pairs_per_query: mean of 1 + Poisson(pairs_per_query - 1), the pairs drawn per training
-      query that has any (capped at the number of strictly ordered candidate pairs).
-    query_content_words: skill words per query text (plus 2 perturbation words and filler).
-  """
-
-  num_families: int | None = None
-  num_models: int = 24
-  num_candidates: int | None = None
-  num_tasks: int = 29
-  num_unscored_tasks: int = 15
-  num_domains: int = 6
-  second_domain_prob: float = 0.3
-  num_routing_tasks: int | None = None
-  num_graph_only_tasks: int | None = None
-  num_continuous_tasks: int | None = None
-  train_per_task: int = 150
-  test_per_task: int = 50
-  latent_dim: int = 8
-  family_scale: float = 0.9
-  model_scale: float = 0.6
-  size_effect: float = 0.12
-  general_scale: float = 0.2
-  discrimination: float = 2.0
-  task_difficulty_mean: float = -0.4
-  task_difficulty_sd: float = 1.5
-  query_difficulty_sd: float = 4.0
-  query_skill_noise: float = 1.0
-  continuous_noise: float = 0.1
-  score_noise: float = 2.0
-  score_missing: float = 0.3
-  bench_queries: int = 200
-  pairs_per_query: float = 4.0
-  query_content_words: int = 10
-
-  def __post_init__(self):
-    self._resolved_counts()  # validates
-
-  def resolved(self) -> SyntheticConfig:
-    """This config with every None count replaced by its default; raises ValueError if invalid."""
-    return dataclasses.replace(self, **self._resolved_counts())
-
-  def _resolved_counts(self) -> dict[str, int]:
-    """Validates every field; returns the None-defaulted counts resolved."""
-
-    def need(cond, field, msg):
-      if not cond:
-        raise ValueError(f"SyntheticConfig.{field}: {msg}")
-
-    for f in dataclasses.fields(self):
-      v = getattr(self, f.name)
-      if f.type in ("int", "int | None"):
-        need(
-          v is None or (isinstance(v, int | np.integer) and not isinstance(v, bool)),
-          f.name,
-          f"expected an integer, got {v!r}",
-        )
-      else:
-        need(
-          isinstance(v, int | float | np.number) and math.isfinite(v),
-          f.name,
-          f"expected a finite number, got {v!r}",
-        )
-    need(self.num_models >= 1, "num_models", f"expected >= 1, got {self.num_models}")
-    nf = min(5, self.num_models) if self.num_families is None else self.num_families
-    need(
-      1 <= nf <= self.num_models,
-      "num_families",
-      f"expected 1..num_models={self.num_models}, got {nf}",
-    )
-    na = min(8, self.num_models) if self.num_candidates is None else self.num_candidates
-    need(
-      1 <= na <= self.num_models,
-      "num_candidates",
-      f"expected 1..num_models={self.num_models}, got {na}",
-    )
-    need(self.num_tasks >= 1, "num_tasks", f"expected >= 1, got {self.num_tasks}")
-    need(
-      self.num_unscored_tasks >= 0,
-      "num_unscored_tasks",
-      f"expected >= 0, got {self.num_unscored_tasks}",
-    )
-    need(self.num_domains >= 1, "num_domains", f"expected >= 1, got {self.num_domains}")
-    nr = min(12, self.num_tasks) if self.num_routing_tasks is None else self.num_routing_tasks
-    need(
-      1 <= nr <= self.num_tasks,
-      "num_routing_tasks",
-      f"expected 1..num_tasks={self.num_tasks} (a history needs a routing task), got {nr}",
-    )
-    ng = (
-      min(2, self.num_tasks - nr)
-      if self.num_graph_only_tasks is None
-      else self.num_graph_only_tasks
-    )
-    need(
-      0 <= ng <= self.num_tasks - nr,
-      "num_graph_only_tasks",
-      f"expected 0..num_tasks - num_routing_tasks={self.num_tasks - nr}, got {ng}",
-    )
-    nc = min(1, nr) if self.num_continuous_tasks is None else self.num_continuous_tasks
-    need(
-      0 <= nc <= nr,
-      "num_continuous_tasks",
-      f"expected 0..num_routing_tasks={nr}, got {nc}",
-    )
-    need(self.train_per_task >= 1, "train_per_task", f"expected >= 1, got {self.train_per_task}")
-    need(self.test_per_task >= 1, "test_per_task", f"expected >= 1, got {self.test_per_task}")
-    need(
-      1 <= self.latent_dim <= len(SKILLS),
-      "latent_dim",
-      f"expected 1..{len(SKILLS)} (one word list per skill), got {self.latent_dim}",
-    )
-    for name in (
-      "family_scale",
-      "model_scale",
-      "size_effect",
-      "general_scale",
-      "discrimination",
-      "task_difficulty_sd",
-      "query_difficulty_sd",
-      "query_skill_noise",
-      "continuous_noise",
-      "score_noise",
-    ):
-      need(getattr(self, name) >= 0, name, f"expected >= 0, got {getattr(self, name)}")
-    for name in ("second_domain_prob", "score_missing"):
-      need(0 <= getattr(self, name) <= 1, name, f"expected 0..1, got {getattr(self, name)}")
-    need(self.bench_queries >= 1, "bench_queries", f"expected >= 1, got {self.bench_queries}")
-    need(
-      self.pairs_per_query >= 1,
-      "pairs_per_query",
-      f"expected >= 1 (pairs per training query that has any), got {self.pairs_per_query}",
-    )
-    need(
-      self.query_content_words >= 1,
-      "query_content_words",
-      f"expected >= 1, got {self.query_content_words}",
-    )
-    return dict(
-      num_families=nf,
-      num_candidates=na,
-      num_routing_tasks=nr,
-      num_graph_only_tasks=ng,
-      num_continuous_tasks=nc,
-    )
-
-
-def _sigmoid(x):
-  return 1.0 / (1.0 + np.exp(-x))
-
-
-def _dirichlet_rows(rng: np.random.Generator, alpha_NxK: np.ndarray) -> np.ndarray:
-  """One Dirichlet draw per row of alpha (Generator.dirichlet takes a single alpha)."""
-  g_NxK = rng.gamma(alpha_NxK)
-  # A row of all-zero gammas (possible only for tiny alphas) falls back to the mean direction.
-  s_N = g_NxK.sum(-1, keepdims=True)
-  mean_NxK = alpha_NxK / alpha_NxK.sum(-1, keepdims=True)
-  return np.where(s_N > 0, g_NxK / np.where(s_N > 0, s_N, 1.0), mean_NxK)
-
-
-def _categorical(rng: np.random.Generator, probs_NxK: np.ndarray, n: int) -> np.ndarray:
-  """[N, n] int draws from each row's categorical distribution (inverse CDF, vectorised)."""
-  cdf_NxK = np.cumsum(probs_NxK, -1)
-  u_Nxn = rng.random((probs_NxK.shape[0], n)) * cdf_NxK[:, -1:]
-  idx = (cdf_NxK[:, None, :] <= u_Nxn[..., None]).sum(-1)
-  return np.minimum(idx, probs_NxK.shape[1] - 1)
-
-
-def _top(v: np.ndarray, n: int) -> list[int]:
-  """Indices of the n largest entries, largest first (stable, so ties break by index)."""
-  return np.argsort(-v, kind="stable")[:n].tolist()
-
-
-def _join_and(xs: list[str]) -> str:
-  return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
-
-
-def _unique(names: list[str]) -> list[str]:
-  """Makes names unique by suffixing repeats with -v2, -v3, ... (in order, so deterministic)."""
-  out, used = [], set()
-  for n in names:
-    cand, j = n, 1
-    while cand in used:
-      j += 1
-      cand = f"{n}-v{j}"
-    used.add(cand)
-    out.append(cand)
-  return out
-
-
-def _price_str(x: float) -> str:
-  return f"${x:.2f}"
+__all__ = [
+  "FILLER",
+  "SETTINGS",
+  "SKILLS",
+  "TINY_SIZES",
+  "SyntheticConfig",
+  "SyntheticLatent",
+  "make_history",
+  "make_history_and_latent",
+]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -468,6 +171,9 @@ def make_history_and_latent(
 ) -> tuple[History, SyntheticLatent]:
   """Like ``make_history``, and also returns the latent truth the History was drawn from.
 
+  The steps below draw from one random stream each (spawned from ``seed`` in a fixed order), so
+  a step's draws depend only on its own stream and inputs.
+
   Args:
     config, seed, setting, **overrides: as for ``make_history``.
 
@@ -475,6 +181,89 @@ def make_history_and_latent(
     (history, latent): the History and its SyntheticLatent (same seed => same latent world in
     both settings).
   """
+  cfg = resolve_config(config, setting, seed, overrides)
+  (
+    rng_world,
+    rng_query,
+    rng_outcome,
+    rng_score,
+    rng_token,
+    rng_text,
+    rng_pair,
+  ) = np.random.default_rng(seed).spawn(7)
+  A = cfg.num_candidates
+  dom = draw_domains(rng_world, cfg)
+  mod = draw_models(rng_world, cfg)
+  tsk = draw_tasks(rng_world, cfg, dom.names, dom.u_CxK)
+  q_task, q_split = lay_out_queries(cfg, tsk)
+  w_QxK, b_Q = draw_query_mixtures(rng_query, cfg, tsk, q_task)
+  p_QxM = _sigmoid(cfg.discrimination * (w_QxK @ mod.theta_MxK.T) - b_Q[:, None])
+  latent_QxM = draw_latent_outcomes(rng_outcome, cfg, p_QxM, tsk.is_cont_T[q_task])
+  test_Q = q_split == TEST
+  strength_A = p_QxM[test_Q][:, :A].mean(0)  # mean latent p over the routing tasks' test queries
+  held_out = np.array([int(np.argmax(strength_A))] if setting == "newllm" else [], int)
+  pair_q = np.flatnonzero((q_split == TRAIN) & np.isin(q_task, tsk.routing_T))
+  pairs_Px3 = draw_pairs(rng_pair, cfg, latent_QxM[pair_q], pair_q, held_out)
+  outcomes_QxM = reveal_outcomes(latent_QxM, test_Q, A, pairs_Px3, tsk.is_cont_T[q_task])
+  scores_MxT = draw_scores(rng_score, cfg, mod.theta_MxK, tsk, held_out)
+  tokens_QxMx2 = draw_tokens(rng_token, cfg, q_task, test_Q, len(tsk.names))
+  txt = write_texts(rng_text, cfg, dom, mod, tsk)
+  query_texts = write_query_texts(rng_text, cfg, w_QxK, tsk, q_task, txt.task_keywords)
+  fmts = prompt_formats(tsk.names, tsk.metric)
+  query_prompts = [
+    prompt_text(fmts[t], s) for t, s in zip(q_task.tolist(), query_texts, strict=True)
+  ]
+  notes = _notes(cfg, seed, setting, tsk, pairs_Px3, txt.model_names, held_out, strength_A)
+  Q, M = len(q_task), cfg.num_models
+  history = History(
+    model_names=tuple(txt.model_names),
+    model_texts=tuple(txt.model_texts),
+    model_family=mod.family_M,
+    prices_Mx2=mod.prices_Mx2,
+    family_names=tuple(txt.family_names),
+    family_texts=tuple(txt.family_texts),
+    task_names=tuple(tsk.names),
+    task_texts=tuple(txt.task_texts),
+    task_metric=tuple(tsk.metric),
+    task_binary=~tsk.is_cont_T,
+    domain_names=tuple(dom.names),
+    domain_texts=tuple(txt.domain_texts),
+    task_domain_TxC=tsk.domain_TxC,
+    scores_MxT=scores_MxT,
+    query_texts=tuple(query_texts),
+    query_prompts=tuple(query_prompts),
+    query_task=q_task,
+    query_split=q_split,
+    query_in_graph=q_split == TRAIN,
+    outcomes_QxM=outcomes_QxM,
+    tokens_QxMx2=tokens_QxMx2,
+    cost_QxM=np.full((Q, M), np.nan),
+    pairs_Px3=pairs_Px3,
+    candidates=np.arange(A),
+    held_out=held_out,
+    setting=setting,
+    source=f"rp_jax.data.synthetic(seed={seed})",
+    notes=tuple(notes),
+  )
+  latent = SyntheticLatent(
+    skill_names=tuple(s[0] for s in SKILLS[: cfg.latent_dim]),
+    config=cfg,
+    theta_MxK=mod.theta_MxK,
+    size_M=mod.size_M,
+    u_CxK=dom.u_CxK,
+    w_TxK=tsk.w_TxK,
+    w_QxK=w_QxK,
+    b_Q=b_Q,
+    p_QxM=p_QxM,
+    outcome_QxM=latent_QxM,
+  )
+  return history, latent
+
+
+def resolve_config(
+  config: SyntheticConfig | None, setting: str, seed, overrides: dict
+) -> SyntheticConfig:
+  """The resolved config with ``overrides`` applied; ValueError naming a bad argument."""
   if setting not in SETTINGS:
     raise ValueError(f"unknown setting {setting!r}; expected one of {SETTINGS}")
   cfg = SyntheticConfig() if config is None else config
@@ -487,29 +276,16 @@ def make_history_and_latent(
   cfg = dataclasses.replace(cfg, **overrides).resolved()
   if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
     raise ValueError(f"seed must be a nonnegative integer, got {seed!r}")
+  return cfg
 
-  (
-    rng_world,
-    rng_query,
-    rng_outcome,
-    rng_score,
-    rng_token,
-    rng_text,
-    rng_pair,
-  ) = np.random.default_rng(seed).spawn(7)
 
-  K = cfg.latent_dim
-  F, M, A = cfg.num_families, cfg.num_models, cfg.num_candidates
-  C = cfg.num_domains
-  T_sc = cfg.num_tasks
-  T = T_sc + cfg.num_unscored_tasks
-  R, G = cfg.num_routing_tasks, cfg.num_graph_only_tasks
-  a = cfg.discrimination
-  skill_names = [s[0] for s in SKILLS[:K]]
-  skill_words = [s[1] for s in SKILLS[:K]]
+# -- the latent world -----------------------------------------------------------------------------
 
-  # -- domains --------------------------------------------------------------------------------
-  domain_names = [DOMAINS[c][0] if c < len(DOMAINS) else f"domain{c + 1}" for c in range(C)]
+
+def draw_domains(rng: np.random.Generator, cfg: SyntheticConfig) -> Domains:
+  """Domain names and skill directions u_c ~ Dirichlet(0.2 + 5 pref_c)."""
+  K, C = cfg.latent_dim, cfg.num_domains
+  names = [DOMAINS[c][0] if c < len(DOMAINS) else f"domain{c + 1}" for c in range(C)]
   pref_CxK = np.zeros((C, K))
   for c in range(min(C, len(DOMAINS))):
     prefs = [k for k in DOMAINS[c][1] if k < K]
@@ -517,235 +293,227 @@ def make_history_and_latent(
   extra = max(0, C - len(DOMAINS))
   if extra:  # domains without a built-in name lean on two random skills
     rows = len(DOMAINS) + np.arange(extra)
-    pref_CxK[rows[:, None], rng_world.integers(0, K, (extra, 2))] = 5.0
-  u_CxK = _dirichlet_rows(rng_world, 0.2 + pref_CxK)
+    pref_CxK[rows[:, None], rng.integers(0, K, (extra, 2))] = 5.0
+  return Domains(names, _dirichlet_rows(rng, 0.2 + pref_CxK))
 
-  # -- families and models --------------------------------------------------------------------
-  mu_FxK = rng_world.normal(0.0, cfg.family_scale, (F, K))
-  model_family_M = np.arange(M) % F
-  z_MxK = mu_FxK[model_family_M] + rng_world.normal(0.0, cfg.model_scale, (M, K))
+
+def draw_models(rng: np.random.Generator, cfg: SyntheticConfig) -> Models:
+  """Family means, model skills, sizes, general abilities and prices."""
+  K, F, M = cfg.latent_dim, cfg.num_families, cfg.num_models
+  mu_FxK = rng.normal(0.0, cfg.family_scale, (F, K))
+  family_M = np.arange(M) % F
+  z_MxK = mu_FxK[family_M] + rng.normal(0.0, cfg.model_scale, (M, K))
   # Skills are relative strengths (centred per model), so no model is best at everything by
   # construction; overall strength comes from size and the general factor g_m only.
   z_MxK -= z_MxK.mean(1, keepdims=True)
-  size_M = SIZES_B[rng_world.integers(0, len(SIZES_B), M)]
-  g_M = rng_world.normal(0.0, cfg.general_scale, M)
+  size_M = SIZES_B[rng.integers(0, len(SIZES_B), M)]
+  g_M = rng.normal(0.0, cfg.general_scale, M)
   s_M = cfg.size_effect * (np.log(size_M) - np.log(SIZES_B).mean()) + g_M
   theta_MxK = s_M[:, None] + z_MxK  # ability on a query = theta_m . w_q (w_q sums to 1)
   price_in_M = np.maximum(
-    0.01, np.round(0.015 * size_M**0.85 * np.exp(rng_world.normal(0.0, 0.25, M)), 2)
+    0.01, np.round(0.015 * size_M**0.85 * np.exp(rng.normal(0.0, 0.25, M)), 2)
   )
-  out_factor_M = np.where(rng_world.random(M) < 0.25, 3.0, 1.0)
+  out_factor_M = np.where(rng.random(M) < 0.25, 3.0, 1.0)
   prices_Mx2 = np.stack([price_in_M, np.round(price_in_M * out_factor_M, 2)], -1)
+  return Models(family_M, mu_FxK, z_MxK, size_M, theta_MxK, prices_Mx2)
 
-  # -- tasks ----------------------------------------------------------------------------------
-  primary_T = rng_world.permutation(np.arange(T) % C)
-  has_second_T = (rng_world.random(T) < cfg.second_domain_prob) & (C > 1)
-  second_T = (primary_T + 1 + rng_world.integers(0, max(C - 1, 1), T)) % C
-  task_domain_TxC = np.zeros((T, C), bool)
-  task_domain_TxC[np.arange(T), primary_T] = True
-  task_domain_TxC[np.arange(T)[has_second_T], second_T[has_second_T]] = True
-  u_task_TxK = (task_domain_TxC @ u_CxK) / task_domain_TxC.sum(1, keepdims=True)
-  w_TxK = _dirichlet_rows(rng_world, 0.2 + 6.0 * u_task_TxK)
-  b_T = rng_world.normal(cfg.task_difficulty_mean, cfg.task_difficulty_sd, T)
+
+def draw_tasks(
+  rng: np.random.Generator, cfg: SyntheticConfig, domain_names: list[str], u_CxK: np.ndarray
+) -> Tasks:
+  """Task domains, skill mixtures, difficulties, roles (routing / graph-only) and metrics."""
+  C, T_sc = cfg.num_domains, cfg.num_tasks
+  T = T_sc + cfg.num_unscored_tasks
+  R, G = cfg.num_routing_tasks, cfg.num_graph_only_tasks
+  primary_T = rng.permutation(np.arange(T) % C)
+  has_second_T = (rng.random(T) < cfg.second_domain_prob) & (C > 1)
+  second_T = (primary_T + 1 + rng.integers(0, max(C - 1, 1), T)) % C
+  domain_TxC = np.zeros((T, C), bool)
+  domain_TxC[np.arange(T), primary_T] = True
+  domain_TxC[np.arange(T)[has_second_T], second_T[has_second_T]] = True
+  u_task_TxK = (domain_TxC @ u_CxK) / domain_TxC.sum(1, keepdims=True)
+  w_TxK = _dirichlet_rows(rng, 0.2 + 6.0 * u_task_TxK)
+  b_T = rng.normal(cfg.task_difficulty_mean, cfg.task_difficulty_sd, T)
   # Routing and graph-only tasks are a random subset of the scored tasks, kept in index order.
-  chosen = rng_world.permutation(T_sc)[: R + G]
+  chosen = rng.permutation(T_sc)[: R + G]
   routing_T = np.sort(chosen[:R])
   graph_only_T = np.sort(chosen[R:])
-  continuous_T = np.sort(rng_world.permutation(routing_T)[: cfg.num_continuous_tasks])
+  continuous_T = np.sort(rng.permutation(routing_T)[: cfg.num_continuous_tasks])
   is_cont_T = np.zeros(T, bool)
   is_cont_T[continuous_T] = True
-  task_metric = [
-    CONTINUOUS_METRIC
-    if is_cont_T[t]
-    else _METRIC_BY_DOMAIN.get(domain_names[primary_T[t]], "em_mc")
+  metric = [
+    CONTINUOUS_METRIC if is_cont_T[t] else METRIC_BY_DOMAIN.get(domain_names[primary_T[t]], "em_mc")
     for t in range(T)
   ]
   counters: dict[str, int] = {}
-  task_names = []
+  names = []
   for t in range(T):
     stem = domain_names[primary_T[t]]
     counters[stem] = counters.get(stem, 0) + 1
-    task_names.append(f"synth-{stem}-{counters[stem]}")
+    names.append(f"synth-{stem}-{counters[stem]}")
+  return Tasks(
+    names, metric, domain_TxC, w_TxK, b_T, routing_T, graph_only_T, continuous_T, is_cont_T
+  )
 
-  # -- queries --------------------------------------------------------------------------------
-  tr_tasks = np.concatenate([routing_T, graph_only_T])
+
+# -- queries, outcomes, pairs ---------------------------------------------------------------------
+
+
+def lay_out_queries(cfg: SyntheticConfig, tsk: Tasks) -> tuple[np.ndarray, np.ndarray]:
+  """[Q] task and split of each query: train queries of routing + graph-only tasks, then test."""
+  tr_tasks = np.concatenate([tsk.routing_T, tsk.graph_only_T])
   q_task = np.concatenate(
-    [np.repeat(tr_tasks, cfg.train_per_task), np.repeat(routing_T, cfg.test_per_task)]
+    [np.repeat(tr_tasks, cfg.train_per_task), np.repeat(tsk.routing_T, cfg.test_per_task)]
   ).astype(np.int32)
   q_split = np.concatenate(
     [
       np.full(len(tr_tasks) * cfg.train_per_task, TRAIN),
-      np.full(R * cfg.test_per_task, TEST),
+      np.full(len(tsk.routing_T) * cfg.test_per_task, TEST),
     ]
   ).astype(np.int8)
-  Q = len(q_task)
+  return q_task, q_split
 
-  def draw_queries(rng, task_N):
-    eps_NxK = rng.normal(0.0, 1.0, (len(task_N), K))
-    w_NxK = w_TxK[task_N] * np.exp(cfg.query_skill_noise * eps_NxK)
-    w_NxK /= w_NxK.sum(-1, keepdims=True)
-    b_N = b_T[task_N] + rng.normal(0.0, cfg.query_difficulty_sd, len(task_N))
-    return w_NxK, b_N
 
-  w_QxK, b_Q = draw_queries(rng_query, q_task)
-  p_QxM = _sigmoid(a * (w_QxK @ theta_MxK.T) - b_Q[:, None])
+def draw_query_mixtures(
+  rng: np.random.Generator, cfg: SyntheticConfig, tsk: Tasks, task_N: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+  """Skill mixtures w [N, K] (the task's, perturbed log-normally) and difficulties b [N]."""
+  eps_NxK = rng.normal(0.0, 1.0, (len(task_N), cfg.latent_dim))
+  w_NxK = tsk.w_TxK[task_N] * np.exp(cfg.query_skill_noise * eps_NxK)
+  w_NxK /= w_NxK.sum(-1, keepdims=True)
+  b_N = tsk.b_T[task_N] + rng.normal(0.0, cfg.query_difficulty_sd, len(task_N))
+  return w_NxK, b_N
 
-  # -- latent outcomes (every model), then what the history reveals ---------------------------
-  bern_QxM = (rng_outcome.random((Q, M)) < p_QxM).astype(np.float64)
-  cont_QxM = np.clip(p_QxM + rng_outcome.normal(0.0, cfg.continuous_noise, (Q, M)), 0.0, 1.0)
-  latent_QxM = np.where(is_cont_T[q_task][:, None], cont_QxM, bern_QxM)
+
+def draw_latent_outcomes(
+  rng: np.random.Generator, cfg: SyntheticConfig, p_QxM: np.ndarray, is_cont_Q: np.ndarray
+) -> np.ndarray:
+  """[Q, M] latent outcomes of every model: Bernoulli(p), or clip(p + noise) if continuous."""
+  bern_QxM = (rng.random(p_QxM.shape) < p_QxM).astype(np.float64)
+  cont_QxM = np.clip(p_QxM + rng.normal(0.0, cfg.continuous_noise, p_QxM.shape), 0.0, 1.0)
+  return np.where(is_cont_Q[:, None], cont_QxM, bern_QxM)
+
+
+def draw_pairs(
+  rng: np.random.Generator,
+  cfg: SyntheticConfig,
+  latent_PqxM: np.ndarray,
+  pair_q: np.ndarray,
+  held_out: np.ndarray,
+) -> np.ndarray:
+  """[P, 3] (query, better, worse): 1 + Poisson(pairs_per_query - 1) pairs per training query.
+
+  Pairs are drawn among the candidates minus the held-out ones, with strictly different latent
+  outcomes. Both settings draw the same numbers, so their pairs differ only on the queries where
+  the standard setting drew a pair with the held-out model.
+  """
+  A = cfg.num_candidates
   cand_A = np.arange(A)
-  is_cand_M = np.zeros(M, bool)
-  is_cand_M[cand_A] = True
-  test_Q = q_split == TEST
-  # Strongest on average: mean latent p over the routing tasks' test queries.
-  strength_A = p_QxM[test_Q][:, cand_A].mean(0)
-  held_out = np.array([int(cand_A[np.argmax(strength_A)])] if setting == "newllm" else [], int)
-
-  # -- pairs ----------------------------------------------------------------------------------
-  pair_q = np.flatnonzero((q_split == TRAIN) & np.isin(q_task, routing_T))
-  o_PqxA = latent_QxM[np.ix_(pair_q, cand_A)]
+  o_PqxA = latent_PqxM[:, cand_A]
   ok_A = ~np.isin(cand_A, held_out)
   valid_PqxAxA = (o_PqxA[:, :, None] > o_PqxA[:, None, :]) & ok_A[:, None] & ok_A[None, :]
   n_valid = valid_PqxAxA.reshape(len(pair_q), -1).sum(1)
-  # Both settings draw the same numbers, so their pairs differ only on the queries where the
-  # standard setting drew a pair with the held-out model.
-  n_want = 1 + rng_pair.poisson(cfg.pairs_per_query - 1.0, len(pair_q))
-  keys_PqxAA = rng_pair.random((len(pair_q), A * A))
+  n_want = 1 + rng.poisson(cfg.pairs_per_query - 1.0, len(pair_q))
+  keys_PqxAA = rng.random((len(pair_q), A * A))
   n_take = np.minimum(n_want, n_valid)
   keys_PqxAA = np.where(valid_PqxAxA.reshape(len(pair_q), -1), keys_PqxAA, 2.0)
   order_PqxAA = np.argsort(keys_PqxAA, axis=1, kind="stable")
   take_PqxAA = np.arange(A * A)[None, :] < n_take[:, None]
   rows, cols = np.nonzero(take_PqxAA)
   flat = order_PqxAA[rows, cols]
-  pairs_Px3 = np.stack([pair_q[rows], cand_A[flat // A], cand_A[flat % A]], -1).astype(np.int32)
+  return np.stack([pair_q[rows], cand_A[flat // A], cand_A[flat % A]], -1).astype(np.int32)
 
-  outcomes_QxM = np.full((Q, M), np.nan)
+
+def reveal_outcomes(
+  latent_QxM: np.ndarray,
+  test_Q: np.ndarray,
+  A: int,
+  pairs_Px3: np.ndarray,
+  is_cont_Q: np.ndarray,
+) -> np.ndarray:
+  """[Q, M] what the History shows: candidates' test outcomes, and 1/0 for better/worse in pairs
+  on binary tasks; NaN everywhere else."""
+  cand_A = np.arange(A)
+  outcomes_QxM = np.full(latent_QxM.shape, np.nan)
   outcomes_QxM[np.ix_(np.flatnonzero(test_Q), cand_A)] = latent_QxM[np.ix_(test_Q, cand_A)]
-  bin_pair = ~is_cont_T[q_task[pairs_Px3[:, 0]]]
+  bin_pair = ~is_cont_Q[pairs_Px3[:, 0]]
   outcomes_QxM[pairs_Px3[bin_pair, 0], pairs_Px3[bin_pair, 1]] = 1.0
   outcomes_QxM[pairs_Px3[bin_pair, 0], pairs_Px3[bin_pair, 2]] = 0.0
+  return outcomes_QxM
 
-  # -- benchmark scores -----------------------------------------------------------------------
+
+def draw_scores(
+  rng: np.random.Generator,
+  cfg: SyntheticConfig,
+  theta_MxK: np.ndarray,
+  tsk: Tasks,
+  held_out: np.ndarray,
+) -> np.ndarray:
+  """[M, T] benchmark scores: 100 x mean p over fresh queries + noise, some missing."""
+  T_sc, M, A = cfg.num_tasks, cfg.num_models, cfg.num_candidates
   bench_task = np.repeat(np.arange(T_sc), cfg.bench_queries)
-  wb_NxK, bb_N = draw_queries(rng_score, bench_task)
-  pb_NxM = _sigmoid(a * (wb_NxK @ theta_MxK.T) - bb_N[:, None])
+  wb_NxK, bb_N = draw_query_mixtures(rng, cfg, tsk, bench_task)
+  pb_NxM = _sigmoid(cfg.discrimination * (wb_NxK @ theta_MxK.T) - bb_N[:, None])
   mean_MxTs = pb_NxM.reshape(T_sc, cfg.bench_queries, M).mean(1).T
-  scores_MxTs = np.clip(
-    100.0 * mean_MxTs + rng_score.normal(0.0, cfg.score_noise, (M, T_sc)), 0.0, 100.0
-  )
-  missing_MxTs = rng_score.random((M, T_sc)) < cfg.score_missing
-  missing_MxTs[np.ix_(cand_A, routing_T)] = False
+  scores_MxTs = np.clip(100.0 * mean_MxTs + rng.normal(0.0, cfg.score_noise, (M, T_sc)), 0.0, 100.0)
+  missing_MxTs = rng.random((M, T_sc)) < cfg.score_missing
+  missing_MxTs[np.ix_(np.arange(A), tsk.routing_T)] = False
   # Every scored task keeps at least one score (else it would be a text-only task).
-  keep_Ts = np.argmin(rng_score.random((M, T_sc)), 0)
+  keep_Ts = np.argmin(rng.random((M, T_sc)), 0)
   missing_MxTs[keep_Ts, np.arange(T_sc)] &= ~missing_MxTs.all(0)
-  scores_MxT = np.full((M, T), np.nan)
+  scores_MxT = np.full((M, len(tsk.names)), np.nan)
   scores_MxT[:, :T_sc] = np.where(missing_MxTs, np.nan, np.round(scores_MxTs, 2))
   if len(held_out):
-    scores_MxT[np.ix_(held_out, routing_T)] = np.nan
+    scores_MxT[np.ix_(held_out, tsk.routing_T)] = np.nan
+  return scores_MxT
 
-  # -- tokens ---------------------------------------------------------------------------------
-  prompt_mean_T = np.exp(rng_token.uniform(np.log(40.0), np.log(700.0), T))
-  prompt_Q = prompt_mean_T[q_task] * np.exp(rng_token.normal(0.0, 0.35, Q))
-  tokenizer_M = np.exp(rng_token.normal(0.0, 0.03, M))
-  verbosity_M = np.exp(rng_token.normal(np.log(150.0), 0.5, M))
-  task_len_T = np.exp(rng_token.normal(0.0, 0.6, T))
+
+def draw_tokens(
+  rng: np.random.Generator, cfg: SyntheticConfig, q_task: np.ndarray, test_Q: np.ndarray, T: int
+) -> np.ndarray:
+  """[Q, M, 2] prompt / completion tokens, given for the candidates on test queries only."""
+  Q, M = len(q_task), cfg.num_models
+  prompt_mean_T = np.exp(rng.uniform(np.log(40.0), np.log(700.0), T))
+  prompt_Q = prompt_mean_T[q_task] * np.exp(rng.normal(0.0, 0.35, Q))
+  tokenizer_M = np.exp(rng.normal(0.0, 0.03, M))
+  verbosity_M = np.exp(rng.normal(np.log(150.0), 0.5, M))
+  task_len_T = np.exp(rng.normal(0.0, 0.6, T))
   completion_QxM = (
-    verbosity_M[None, :] * task_len_T[q_task][:, None] * np.exp(rng_token.normal(0.0, 0.5, (Q, M)))
+    verbosity_M[None, :] * task_len_T[q_task][:, None] * np.exp(rng.normal(0.0, 0.5, (Q, M)))
   )
   tokens_QxMx2 = np.stack(
     [
       np.maximum(1.0, np.round(prompt_Q[:, None] * tokenizer_M[None, :])),
-      np.clip(np.round(completion_QxM), 1.0, _MAX_COMPLETION_TOKENS),
+      np.clip(np.round(completion_QxM), 1.0, MAX_COMPLETION_TOKENS),
     ],
     -1,
   )
+  is_cand_M = np.arange(M) < cfg.num_candidates
   tokens_QxMx2[~(test_Q[:, None] & is_cand_M[None, :])] = np.nan
+  return tokens_QxMx2
 
-  # -- texts ----------------------------------------------------------------------------------
-  words_of = lambda k, n: [skill_words[k][j] for j in rng_text.permutation(_WORDS_PER_SKILL)[:n]]
-  fam_short = [FAMILIES[f] if f < len(FAMILIES) else f"fam{f + 1}" for f in range(F)]
-  family_names = [f"Synth{s.capitalize()}ForCausalLM" for s in fam_short]
-  family_texts = []
-  for f in range(F):
-    top = _top(mu_FxK[f], 2)
-    weak = int(np.argmin(mu_FxK[f]))
-    family_texts.append(
-      f"A family of decoder-only transformer language models (synth-{fam_short[f]}). Its models "
-      f"are known for strong {_join_and([skill_names[k] for k in top])} "
-      f"({', '.join(w for k in top for w in words_of(k, 2))}) and are weaker at "
-      f"{skill_names[weak]}."
-    )
-  size_int = size_M.astype(int)
-  model_names = _unique([f"synth-{fam_short[model_family_M[m]]}-{size_int[m]}b" for m in range(M)])
-  dom_ability_MxC = z_MxK @ u_CxK.T
-  model_texts = []
-  for m in range(M):
-    tops, topd = _top(z_MxK[m], 2), _top(dom_ability_MxC[m], min(2, C))
-    model_texts.append(
-      f"{model_names[m]} is a {size_int[m]}-billion parameter instruction-tuned model of the "
-      f"{family_names[model_family_M[m]]} family, priced at {_price_str(prices_Mx2[m, 0])} per "
-      f"million input tokens and {_price_str(prices_Mx2[m, 1])} per million output tokens. It is "
-      f"strongest on {_join_and([domain_names[c] for c in topd])} tasks, especially "
-      f"{_join_and([skill_names[k] for k in tops])} "
-      f"({', '.join(w for k in tops for w in words_of(k, 2))})."
-    )
-  task_keywords = []
-  task_texts = []
-  for t in range(T):
-    doms = [domain_names[c] for c in np.flatnonzero(task_domain_TxC[t])]
-    tops = _top(w_TxK[t], min(3, K))
-    first = words_of(tops[0], 4)  # 2 keywords that every query of the task repeats, 2 more
-    task_keywords.append(first[:2])
-    task_texts.append(
-      f"{task_names[t]} is a benchmark in the {_join_and(doms)} domain"
-      f"{'s' if len(doms) > 1 else ''}. It measures {_join_and([skill_names[k] for k in tops])}; "
-      f"typical items involve {', '.join(first + [w for k in tops[1:] for w in words_of(k, 2)])}. "
-      f"Answers are scored with the {task_metric[t]} metric."
-    )
-  domain_texts = []
-  for c in range(C):
-    tops = _top(u_CxK[c], min(2, K))
-    domain_texts.append(
-      f"The {domain_names[c]} domain covers tasks that require "
-      f"{_join_and([skill_names[k] for k in tops])}, such as "
-      f"{', '.join(w for k in tops for w in words_of(k, 3))}."
-    )
 
-  # Query words: indices into one vocabulary (skill words, then filler), built per position.
-  vocab = [w for ws in skill_words for w in ws] + list(FILLER)
-  n_c, n_p, n_f = cfg.query_content_words, 2, max(2, cfg.query_content_words // 2)
-  content_skill = _categorical(rng_text, w_QxK, n_c)
-  pert_skill = np.argmax(w_QxK - w_TxK[q_task], -1)
-  skill_QxL = np.concatenate([content_skill, np.repeat(pert_skill[:, None], n_p, 1)], 1)
-  word_QxL = skill_QxL * _WORDS_PER_SKILL + rng_text.integers(0, _WORDS_PER_SKILL, skill_QxL.shape)
-  filler_QxL = K * _WORDS_PER_SKILL + rng_text.integers(0, len(FILLER), (Q, n_f))
-  word_QxL = np.concatenate([word_QxL, filler_QxL], 1)
-  perm_QxL = np.argsort(rng_text.random(word_QxL.shape), 1)
-  word_QxL = np.take_along_axis(word_QxL, perm_QxL, 1)
-  query_texts = [
-    f"{_PROMPT_BY_METRIC[task_metric[t]]} {' '.join(task_keywords[t])}: "
-    f"{' '.join(vocab[i] for i in row)}?"
-    for t, row in zip(q_task.tolist(), word_QxL.tolist(), strict=True)
-  ]
-  # (task, text) must be unique; a collision is astronomically unlikely, but make it impossible.
-  seen: set[tuple[int, str]] = set()
-  for i, (t, s) in enumerate(zip(q_task.tolist(), query_texts, strict=True)):
-    j = 1
-    while (t, query_texts[i]) in seen:
-      j += 1
-      query_texts[i] = f"{s} (variant {j})"
-    seen.add((t, query_texts[i]))
-
+def _notes(
+  cfg: SyntheticConfig,
+  seed: int,
+  setting: str,
+  tsk: Tasks,
+  pairs_Px3: np.ndarray,
+  model_names: list[str],
+  held_out: np.ndarray,
+  strength_A: np.ndarray,
+) -> list[str]:
+  F, M, A, C = cfg.num_families, cfg.num_models, cfg.num_candidates, cfg.num_domains
+  R, G = cfg.num_routing_tasks, cfg.num_graph_only_tasks
   n_pairs_q = len(np.unique(pairs_Px3[:, 0]))
   notes = [
     f"synthetic history, seed={seed}, setting={setting!r}",
-    f"sizes: {F} families, {M} models ({A} candidates), {T_sc} scored + "
+    f"sizes: {F} families, {M} models ({A} candidates), {cfg.num_tasks} scored + "
     f"{cfg.num_unscored_tasks} text-only tasks, {C} domains, {R} routing tasks x "
     f"({cfg.train_per_task} train + {cfg.test_per_task} test queries), {G} graph-only tasks x "
-    f"{cfg.train_per_task} train queries, latent_dim={K}",
-    f"continuous routing tasks: {[task_names[t] for t in continuous_T] or 'none'}; graph-only "
-    f"tasks: {[task_names[t] for t in graph_only_T] or 'none'}",
+    f"{cfg.train_per_task} train queries, latent_dim={cfg.latent_dim}",
+    f"continuous routing tasks: {[tsk.names[t] for t in tsk.continuous_T] or 'none'}; graph-only "
+    f"tasks: {[tsk.names[t] for t in tsk.graph_only_T] or 'none'}",
     f"{len(pairs_Px3)} pairs over {n_pairs_q} training queries; training outcomes only where a "
     f"pair implies them (binary tasks); test outcomes and tokens for candidates only",
   ]
@@ -755,46 +523,17 @@ def make_history_and_latent(
       f"newllm: held out {model_names[h]!r}, the strongest candidate on average "
       f"(mean latent p {strength_A[h]:.3f} on test queries); its routing-task scores are removed"
     )
+  return notes
 
-  history = History(
-    model_names=tuple(model_names),
-    model_texts=tuple(model_texts),
-    model_family=model_family_M,
-    prices_Mx2=prices_Mx2,
-    family_names=tuple(family_names),
-    family_texts=tuple(family_texts),
-    task_names=tuple(task_names),
-    task_texts=tuple(task_texts),
-    task_metric=tuple(task_metric),
-    task_binary=~is_cont_T,
-    domain_names=tuple(domain_names),
-    domain_texts=tuple(domain_texts),
-    task_domain_TxC=task_domain_TxC,
-    scores_MxT=scores_MxT,
-    query_texts=tuple(query_texts),
-    query_task=q_task,
-    query_split=q_split,
-    query_in_graph=q_split == TRAIN,
-    outcomes_QxM=outcomes_QxM,
-    tokens_QxMx2=tokens_QxMx2,
-    cost_QxM=np.full((Q, M), np.nan),
-    pairs_Px3=pairs_Px3,
-    candidates=cand_A,
-    held_out=held_out,
-    setting=setting,
-    source=f"rp_jax.data.synthetic(seed={seed})",
-    notes=tuple(notes),
-  )
-  latent = SyntheticLatent(
-    skill_names=tuple(skill_names),
-    config=cfg,
-    theta_MxK=theta_MxK,
-    size_M=size_M,
-    u_CxK=u_CxK,
-    w_TxK=w_TxK,
-    w_QxK=w_QxK,
-    b_Q=b_Q,
-    p_QxM=p_QxM,
-    outcome_QxM=latent_QxM,
-  )
-  return history, latent
+
+def _sigmoid(x):
+  return 1.0 / (1.0 + np.exp(-x))
+
+
+def _dirichlet_rows(rng: np.random.Generator, alpha_NxK: np.ndarray) -> np.ndarray:
+  """One Dirichlet draw per row of alpha (Generator.dirichlet takes a single alpha)."""
+  g_NxK = rng.gamma(alpha_NxK)
+  # A row of all-zero gammas (possible only for tiny alphas) falls back to the mean direction.
+  s_N = g_NxK.sum(-1, keepdims=True)
+  mean_NxK = alpha_NxK / alpha_NxK.sum(-1, keepdims=True)
+  return np.where(s_N > 0, g_NxK / np.where(s_N > 0, s_N, 1.0), mean_NxK)
