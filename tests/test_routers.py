@@ -449,3 +449,25 @@ def test_sharded_and_per_seed_profiles(setting):
   res = grid.train_grid("sim", None, data, per_seed, [0, 1])
   np.testing.assert_array_equal(res.choices_SxRxQ[:, 0], plain.choices_SxRxQ[:, 0])
   np.testing.assert_array_equal(res.choices_SxRxQ[:, 1], plain.choices_SxRxQ[::-1, 0])
+
+
+def test_sharded_trained_grid_equals_unsharded(setting, mlp_grid):
+  """A trained router's grid with the profile axis split over the 4 fake devices (2 profiles:
+  padded to 4) equals the single-device grid."""
+  assert len(jax.devices()) == 4
+  _, _, data, _, prof = setting
+  res = mlp_grid[0]
+  sharded = grid.train_grid("mlp", MLP_CFG, data, prof, [0, 1], shard=True, return_state=True)
+  np.testing.assert_array_equal(sharded.choices_SxRxQ, res.choices_SxRxQ)
+  # One profile per device instead of two batched: float32 rounding differs slightly.
+  loss_max = float(res.train_loss_SxRxE.max())
+  np.testing.assert_allclose(
+    sharded.train_loss_SxRxE, res.train_loss_SxRxE, rtol=1e-4, atol=1e-5 * loss_max
+  )
+  # Parameters as a whole (Adam turns rounding noise on near-zero gradients into lr-sized steps,
+  # see test_mlp_grid_matches_loop).
+  for a, b in zip(jax.tree.leaves(sharded.state), jax.tree.leaves(res.state), strict=True):
+    assert a.shape == b.shape == (2, 2, *a.shape[2:])
+  a = jax.flatten_util.ravel_pytree(sharded.state)[0]
+  b = jax.flatten_util.ravel_pytree(res.state)[0]
+  assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b)) < 1e-3
