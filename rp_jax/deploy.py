@@ -28,6 +28,7 @@ from typing import IO
 
 import jax
 import numpy as np
+from absl import logging
 from flax import traverse_util
 
 from rp_jax import config as cfg_lib
@@ -81,7 +82,7 @@ def profile_for_models(
 
 
 def fit(
-  config, history: History, profile: str, router: str, seed: int = 0, log=print
+  config, history: History, profile: str, router: str, seed: int = 0, log=logging.info
 ) -> RouterBundle:
   """Builds one profile, trains one router on it (one seed) and returns the bundle.
 
@@ -244,7 +245,7 @@ def run(
   add_models: Sequence[str] = (),
   queries: str | None = None,
   out: IO[str] | None = None,
-  log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+  log: Callable[[str], None] = logging.info,
 ) -> None:
   """``launch.route``: fit and save a bundle, add pool models as candidates, route queries.
 

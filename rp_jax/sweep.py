@@ -1,6 +1,7 @@
 """The sweep: orchestrates data -> profiles -> routers -> metrics per setting, then the report.
 
-``run(config, workdir)`` is what ``python -m launch.sweep`` calls. Per setting it
+``run(config, workdir)`` is what ``python -m launch.sweep`` calls (progress through absl logging,
+or the ``log`` callback). Per setting it
 
 1. loads the History (``rp_jax.data.load_history``) and evaluates the baselines;
 2. encodes node and query texts (content-addressed cache) and builds every profile of the config
@@ -33,6 +34,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 import pandas as pd
+from absl import logging
 
 import rp_jax
 from rp_jax import io, metrics, report, results, runtime, stages
@@ -123,7 +125,9 @@ class Stages:
 # -- the run ----------------------------------------------------------------------------------------
 
 
-def run(config, workdir: str | os.PathLike, log: Callable[[str], None] = print) -> pd.DataFrame:
+def run(
+  config, workdir: str | os.PathLike, log: Callable[[str], None] = logging.info
+) -> pd.DataFrame:
   """Runs a sweep config into ``workdir``; returns the results table."""
   validate_config(config)
   workdir = pathlib.Path(workdir)
@@ -263,7 +267,7 @@ def _router_cells(config, history, test, specs, setting, workdir, store, timings
   return rows, cell_rows
 
 
-def run_profiles(config, workdir, log=print) -> dict[str, ProfileSet]:
+def run_profiles(config, workdir, log=logging.info) -> dict[str, ProfileSet]:
   """Builds the config's profile grid for each setting into ``workdir/profiles/<setting>/``."""
   validate_config(config)
   _, embed = stages.make_embed(config)
