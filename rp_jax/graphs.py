@@ -33,6 +33,7 @@ import numpy as np
 from rp_jax.types import History
 
 NODE_TYPES = ("family", "model", "task", "domain", "query")
+NUM_NODE_TYPES = len(NODE_TYPES)
 FAMILY, MODEL, TASK, DOMAIN, QUERY = range(5)
 
 RELATIONS = (

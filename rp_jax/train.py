@@ -1,4 +1,13 @@
-"""A pure, vmappable training loop (purejaxrl style) shared by the trainable routers.
+"""rp_jax's optimisation core and the pure, vmappable training loop (purejaxrl style) of the
+trainable routers.
+
+The core, shared by every training in rp_jax (``make_train`` below, the HAN profiles'
+``profiles.trainable.train_ssl``):
+
+- ``adamw_cosine``: gradient clipping + AdamW with a cosine decay, learning rate and weight decay
+  traced through ``optax.inject_hyperparams``;
+- ``gradient_step``: loss, gradient and update of one step, optionally conditional (empty
+  batches), scaled (an update-free pass) or on one flat parameter vector.
 
 ``make_train(pieces, config)`` returns ``train(profile_AxD, key, hparams) -> (params, metrics)``:
 one pure function with epochs and mini-batches as nested ``lax.scan``, so that
@@ -10,10 +19,10 @@ validation split, the batches of an epoch, the loss and the validation score);
 everything that fixes shapes (sizes, epochs, batch counts, dropout rate) is static, everything
 swept (learning rate, weight decay, margin) is a traced scalar in ``hparams``:
 
-- the optimiser is ``optax.inject_hyperparams`` around gradient clipping + AdamW with a cosine
-  decay from ``learning_rate`` to ``cosine_alpha * learning_rate`` over all steps
-  (``cosine_alpha = 1`` is a constant rate, ``weight_decay = 0`` is plain Adam), so a sweep over
-  learning rates or weight decays never recompiles;
+- the optimiser is ``adamw_cosine`` (``make_optimizer``): a cosine decay from ``learning_rate``
+  to ``cosine_alpha * learning_rate`` over all steps (``cosine_alpha = 1`` is a constant rate,
+  ``weight_decay = 0`` is plain Adam), so a sweep over learning rates or weight decays never
+  recompiles;
 - shuffling, dropout, initialisation and the validation split all come from ``key``
   (``run_keys``), so a fixed key gives identical results; all epochs' batches (index arrays)
   are drawn before the epoch loop;
@@ -38,6 +47,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax.flatten_util import ravel_pytree
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,24 +136,106 @@ def run_keys(key: jax.Array, config: TrainConfig) -> RunKeys:
   return RunKeys(keys[0], keys[1], keys[2 : 2 + E], keys[2 + E :].reshape(E, B))
 
 
-def make_optimizer(config: TrainConfig, hparams: dict) -> optax.GradientTransformation:
+def adamw_cosine(
+  *,
+  total_steps: int,
+  learning_rate: jax.Array | float,
+  weight_decay: jax.Array | float,
+  clip_norm: float = 1.0,
+  cosine_alpha: float = 0.1,
+) -> optax.GradientTransformation:
   """Clipping + AdamW with a cosine schedule; learning rate and weight decay are traced.
+
+  The one optimiser of rp_jax's training loops (the routers' ``make_train`` and the HAN
+  profiles). ``optax.inject_hyperparams`` keeps the rate and the decay in the optimiser state,
+  so they may be traced (vmapped, swept) values: a sweep over them never recompiles.
+
+  Args:
+    total_steps: static length of the cosine decay (updates over the whole run).
+    learning_rate: initial rate; the schedule decays it to ``cosine_alpha * learning_rate``.
+    weight_decay: AdamW's decoupled weight decay (0 = plain Adam).
+    clip_norm: static global-norm gradient clip; 0 disables it.
+    cosine_alpha: static final fraction of the rate (1.0 = constant).
+  """
+
+  def factory(learning_rate, weight_decay):
+    # The schedule is a fraction of the (traced) rate, so the rate itself stays a hyperparameter.
+    shape = optax.cosine_decay_schedule(1.0, total_steps, cosine_alpha)
+    adamw = optax.adamw(lambda count: learning_rate * shape(count), weight_decay=weight_decay)
+    return optax.chain(optax.clip_by_global_norm(clip_norm), adamw) if clip_norm > 0 else adamw
+
+  return optax.inject_hyperparams(factory)(learning_rate=learning_rate, weight_decay=weight_decay)
+
+
+def make_optimizer(config: TrainConfig, hparams: dict) -> optax.GradientTransformation:
+  """``adamw_cosine`` with a loop's static settings; learning rate and weight decay traced.
 
   Args:
     config: static settings (total steps, clipping, final fraction of the rate).
     hparams: dict with scalar ``learning_rate`` and ``weight_decay`` (traced or Python floats).
   """
-  total, alpha, clip = config.total_steps, config.cosine_alpha, config.clip_norm
-
-  def factory(learning_rate, weight_decay):
-    # The schedule is a fraction of the (traced) rate, so the rate itself stays a hyperparameter.
-    shape = optax.cosine_decay_schedule(1.0, total, alpha)
-    adamw = optax.adamw(lambda count: learning_rate * shape(count), weight_decay=weight_decay)
-    return optax.chain(optax.clip_by_global_norm(clip), adamw) if clip > 0 else adamw
-
-  return optax.inject_hyperparams(factory)(
-    learning_rate=hparams["learning_rate"], weight_decay=hparams["weight_decay"]
+  return adamw_cosine(
+    total_steps=config.total_steps,
+    learning_rate=hparams["learning_rate"],
+    weight_decay=hparams["weight_decay"],
+    clip_norm=config.clip_norm,
+    cosine_alpha=config.cosine_alpha,
   )
+
+
+def gradient_step(
+  loss_fn: Callable,
+  tx: optax.GradientTransformation,
+  params: Any,
+  opt_state: Any,
+  *args,
+  update_if: Callable | None = None,
+  update_scale: jax.Array | float | None = None,
+  unravel: Callable | None = None,
+) -> tuple[tuple[Any, Any], tuple[jax.Array, Any, Any]]:
+  """One optimisation step: the loss, its gradient, and the optimiser's update.
+
+  Args:
+    loss_fn: ``(params, *args) -> (loss, aux)``, differentiated with respect to ``params``.
+    tx: the optimiser (e.g. ``adamw_cosine``).
+    params, opt_state: the current parameters and optimiser state.
+    *args: the loss's other arguments.
+    update_if: optional ``aux -> traced bool``; where False, the step leaves parameters and
+      optimiser state (moments, schedule count) untouched. A conditional, not a select: a
+      select keeps old and new buffers alive, so XLA would copy every parameter and moment per
+      step on CPU (under vmap with a batched predicate it becomes a select anyway).
+    update_scale: optional traced multiplier of the updates: 0 leaves the parameters as they
+      are while the optimiser state still advances (for a final pass whose state is dropped,
+      such as the HAN's evaluation pass). Note ``p + 1.0 * u`` is not always bitwise ``p + u``
+      once compiled: XLA may fuse the last multiply of ``u`` and the add into one FMA in one
+      form and not the other.
+    unravel: flat mode: ``params`` is one flat vector (``jax.flatten_util.ravel_pytree``) and
+      ``loss_fn`` sees ``unravel(params)``. The gradient is raveled and materialised before the
+      update, so the (elementwise, global-norm clipped) update runs as a few fused kernels over
+      one vector instead of a few per parameter; the barrier stops XLA from splitting it back
+      into per-parameter pieces.
+
+  Returns:
+    ``((params, opt_state), (loss, aux, grads))``; ``grads`` is the flat gradient in flat mode.
+  """
+  if unravel is None:
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, *args)
+  else:
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(unravel(params), *args)
+    grads = jax.lax.optimization_barrier(ravel_pytree(grads)[0])
+
+  def apply(carry):
+    params, opt_state = carry
+    updates, opt_state = tx.update(grads, opt_state, params)
+    if update_scale is not None:
+      updates = jax.tree.map(lambda u: update_scale * u, updates)
+    return optax.apply_updates(params, updates), opt_state
+
+  if update_if is None:
+    new = apply((params, opt_state))
+  else:
+    new = jax.lax.cond(update_if(aux), apply, lambda c: c, (params, opt_state))
+  return new, (loss, aux, grads)
 
 
 def make_train(pieces: Pieces, config: TrainConfig) -> Callable:
@@ -167,25 +259,13 @@ def make_train(pieces: Pieces, config: TrainConfig) -> Callable:
     split = pieces.split(keys.split)
 
     def step(carry, xs):
-      params, opt_state = carry
       batch, k_drop = xs
-      (loss, weight), grads = jax.value_and_grad(pieces.loss, has_aux=True)(
-        params, profile_AxD, batch, k_drop, hparams, split
+      # An empty (all-padding) batch must not move Adam's moments, the schedule or the weights.
+      update_if = (lambda weight: weight > 0) if config.skip_empty else None
+      carry, (loss, weight, _) = gradient_step(
+        pieces.loss, tx, *carry, profile_AxD, batch, k_drop, hparams, split, update_if=update_if
       )
-
-      def apply(carry):
-        params, opt_state = carry
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
-
-      if config.skip_empty:
-        # An empty (all-padding) batch must not move Adam's moments, the schedule or the weights.
-        # A conditional, not a select: a select keeps old and new buffers alive, so XLA copies
-        # every parameter and moment per step on CPU (under vmap it becomes a select anyway).
-        params, opt_state = jax.lax.cond(weight > 0, apply, lambda c: c, (params, opt_state))
-      else:
-        params, opt_state = apply((params, opt_state))
-      return (params, opt_state), (loss * weight, weight)
+      return carry, (loss * weight, weight)
 
     def epoch(carry, xs):
       params, opt_state, best_params, best_score, best_epoch = carry
