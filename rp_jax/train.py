@@ -102,11 +102,12 @@ class Pieces(NamedTuple):
 
   Attributes:
     init: (key, profile_AxD) -> params.
-    split: (key) -> split pytree (e.g. validation and training query indices).
+    split: (key) -> split pytree (validation and training query indices), the default split of a
+      run whose caller passes none (``make_train``'s ``split`` argument).
     batches: (key, split) -> pytree whose leaves have a leading [num_batches] axis.
     loss: (params, profile_AxD, batch, dropout_key, hparams, split) -> (loss, weight); ``weight``
       is the batch's number of valid terms (0 = an empty batch: no update).
-    validate: (params, profile_AxD, split) -> scalar score, higher is better.
+    validate: (params, profile_AxD, split, hparams) -> scalar score, higher is better.
   """
 
   init: Callable
@@ -239,7 +240,10 @@ def gradient_step(
 
 
 def make_train(pieces: Pieces, config: TrainConfig) -> Callable:
-  """Builds ``train(profile_AxD, key, hparams) -> (params, metrics)``.
+  """Builds ``train(profile_AxD, key, hparams, split=None) -> (params, metrics)``.
+
+  ``split`` (a ``QuerySplit``, possibly traced) is the validation / training split of the run;
+  None draws ``pieces.split`` from the run's key.
 
   Args:
     pieces: the router's pure functions (see ``Pieces``).
@@ -251,12 +255,13 @@ def make_train(pieces: Pieces, config: TrainConfig) -> Callable:
     ``best_score`` (scalars).
   """
 
-  def train(profile_AxD, key, hparams):
+  def train(profile_AxD, key, hparams, split=None):
     keys = run_keys(key, config)
     params = pieces.init(keys.init, profile_AxD)
     tx = make_optimizer(config, hparams)
     opt_state = tx.init(params)
-    split = pieces.split(keys.split)
+    if split is None:
+      split = pieces.split(keys.split)
 
     def step(carry, xs):
       batch, k_drop = xs
@@ -272,7 +277,7 @@ def make_train(pieces: Pieces, config: TrainConfig) -> Callable:
       batches, drop_keys, e = xs
       (params, opt_state), (lw, w) = jax.lax.scan(step, (params, opt_state), (batches, drop_keys))
       train_loss = lw.sum() / jnp.maximum(w.sum(), 1.0)
-      score = pieces.validate(params, profile_AxD, split)
+      score = pieces.validate(params, profile_AxD, split, hparams)
       cmp = jnp.where(jnp.isnan(score), -jnp.inf, score)
       # Strictly better wins (ties keep the earlier epoch). Without any validation score yet
       # (no validation queries, or none with a pair / label) the latest epoch is kept.

@@ -35,7 +35,7 @@ def toy_pieces(num_val=8, per_batch=8, empty_batches=0):
     w = valid.sum().astype(jnp.float32)
     return err.sum() / jnp.maximum(w, 1.0), w
 
-  def validate(params, profile_AxD, sp):
+  def validate(params, profile_AxD, sp, hparams):
     del profile_AxD
     return -jnp.mean((x[sp.val_idx] @ params["w"] - y[sp.val_idx]) ** 2)
 

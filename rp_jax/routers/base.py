@@ -45,7 +45,10 @@ class Family:
     make: (config, RouterData) -> RouterFns.
     score: (config, state, profile_AxD, query_QxD, hparams) -> [Q, A] scores.
     resolve: (config, RouterData) -> config with data-dependent static settings fixed (host side).
-    trainable: False for training-free families (no parameters; the seed changes nothing).
+    trainable: the family has parameters to train (``RouterFns.pieces``); False for training-free
+      families.
+    seed_free: neither the seed nor the validation split changes its routing (sim): the grid
+      scores each profile once and broadcasts over seeds.
     same_space: queries and profiles must share an embedding space (sim).
   """
 
@@ -56,4 +59,5 @@ class Family:
   score: Callable[..., Any]
   resolve: Callable[[Any, Any], Any] = lambda config, data: config
   trainable: bool = True
+  seed_free: bool = False
   same_space: bool = False

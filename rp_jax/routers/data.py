@@ -37,6 +37,9 @@ class RouterData(NamedTuple):
     train_ids: [Q] int32 History indices of the training queries.
     test_ids: [Q_test] int32 History indices of the test queries.
     candidates_A: [A] int32 pool indices of the candidates.
+    train_task_Q: [Q] int32 History task index of each training query.
+    test_task_Q: [Q_test] int32 History task index of each test query.
+    tasks_T: [T] int32 0..T-1 (its length gives the static number of History tasks).
   """
 
   train_q_QxD: np.ndarray
@@ -49,6 +52,9 @@ class RouterData(NamedTuple):
   train_ids: np.ndarray
   test_ids: np.ndarray
   candidates_A: np.ndarray
+  train_task_Q: np.ndarray
+  test_task_Q: np.ndarray
+  tasks_T: np.ndarray
 
   @property
   def num_train(self) -> int:
@@ -61,6 +67,10 @@ class RouterData(NamedTuple):
   @property
   def num_candidates(self) -> int:
     return int(self.trainable_A.shape[0])
+
+  @property
+  def num_tasks(self) -> int:
+    return int(self.tasks_T.shape[0])
 
   @property
   def dim(self) -> int:
@@ -153,4 +163,7 @@ def make_router_data(history: History, query_emb_QxD: np.ndarray) -> RouterData:
     train_ids=train_ids,
     test_ids=test_ids,
     candidates_A=cand_A.astype(np.int32),
+    train_task_Q=history.query_task[train_ids].astype(np.int32),
+    test_task_Q=history.query_task[test_ids].astype(np.int32),
+    tasks_T=np.arange(history.num_tasks, dtype=np.int32),
   )

@@ -314,7 +314,7 @@ def make(config: GraphConfig, data: RouterData) -> RouterFns:
     mask = jnp.isfinite(labels_BxA) & valid_B[:, None] & trainable_A[None, :]
     return masked_bce(logits=logits_BxA, labels=labels_BxA, mask=mask)
 
-  def validate(params, profile_AxD, sp):
+  def validate(params, profile_AxD, sp, hparams):
     queries, node_mask, start = eval_graph(sp, data.train_q_QxD[sp.val_idx])
     logits_VxA = apply(params, queries, node_mask, profile_AxD, trainable_A)[start:]
     labels_VxA = data.labels_QxA[sp.val_idx]

@@ -36,7 +36,7 @@ from jax.sharding import PartitionSpec as P
 
 from rp_jax import tracing
 from rp_jax import train as tr
-from rp_jax.routers import registry
+from rp_jax.routers import registry, validation
 from rp_jax.routers.data import RouterData
 
 
@@ -46,18 +46,24 @@ class GridResult(NamedTuple):
   Attributes:
     choices_SxRxQ: [S, R, Q_test] int32 chosen candidate per test query.
     train_loss_SxRxE: [S, R, E] mean training loss per epoch (E = 0 for training-free routers).
-    val_score_SxRxE: [S, R, E] validation score per epoch (pair accuracy for mlp, mean label of
-      the pick for graph); NaN without validation queries.
+    val_score_SxRxE: [S, R, E] the family's validation score per epoch (epoch selection); NaN
+      without validation queries.
     best_epoch_SxR: [S, R] epoch whose parameters were kept.
+    val_utility_SxR: [S, R] routing utility of the kept state on the validation queries
+      (``validation.val_utility``; model selection across cells); NaN without validation queries.
     state: the family's state (parameters, ...) with leading [S, R] axes, or None unless
       requested.
+    scores: with ``return_scores``: ``test`` [S, R, Q_test, A] and ``val`` [S, R, V, A] scores
+      of the kept state (e.g. for calibration), else None.
   """
 
   choices_SxRxQ: np.ndarray
   train_loss_SxRxE: np.ndarray
   val_score_SxRxE: np.ndarray
   best_epoch_SxR: np.ndarray
+  val_utility_SxR: np.ndarray
   state: Any = None
+  scores: Any = None
 
 
 def resolve_config(router: str, config, data: RouterData):
@@ -65,29 +71,40 @@ def resolve_config(router: str, config, data: RouterData):
   return registry.family(router).resolve(registry.check_config(router, config), data)
 
 
-def make_cell(router: str, config, data: RouterData, return_state: bool):
-  """``(profile_AxD, key, hparams) -> dict``: train one cell, keep its state, route the test rows.
+def make_cell(router: str, config, data: RouterData, *, return_state=False, return_scores=False):
+  """``(profile_AxD, key, hparams, split) -> dict``: train one cell, route the test rows.
 
-  The dict holds ``choices`` [Q_test], ``train_loss`` [E], ``val_score`` [E], ``best_epoch`` and,
-  with ``return_state``, ``state``.
+  ``split`` None draws the family's default split from the key (trained families only). The dict
+  holds ``choices`` [Q_test], ``train_loss`` [E], ``val_score`` [E], ``best_epoch``,
+  ``val_utility`` and, if asked, ``state`` and ``scores`` (``test`` [Q_test, A], ``val`` [V, A]).
   """
   fam = registry.family(router)
   fns = fam.make(config, data)
-  train = tr.make_train(fns.pieces, fns.loop)
+  train = tr.make_train(fns.pieces, fns.loop) if fns.pieces is not None else None
 
-  def cell(profile_AxD, key, hparams):
-    params, metrics = train(profile_AxD, key, hparams)
-    split = fns.pieces.split(tr.run_keys(key, fns.loop).split)
+  def cell(profile_AxD, key, hparams, split=None):
+    if split is None:
+      split = fns.pieces.split(tr.run_keys(key, fns.loop).split)
+    if train is not None:
+      params, metrics = train(profile_AxD, key, hparams, split)
+    else:
+      params, metrics = None, {"train_loss": jnp.zeros(0), "val_score": jnp.zeros(0)}
+      metrics["best_epoch"] = jnp.int32(0)
     state = fns.state(params, profile_AxD, split, hparams)
-    scores_QxA = fam.score(config, state, profile_AxD, jnp.asarray(data.test_q_QxD), hparams)
+    score = lambda q: fam.score(config, state, profile_AxD, q, hparams)
+    test_QxA = score(jnp.asarray(data.test_q_QxD))
+    val_VxA = score(jnp.asarray(data.train_q_QxD)[split.val_idx])
     out = {
-      "choices": jnp.argmax(scores_QxA, axis=-1).astype(jnp.int32),
+      "choices": jnp.argmax(test_QxA, axis=-1).astype(jnp.int32),
       "train_loss": metrics["train_loss"],
       "val_score": metrics["val_score"],
       "best_epoch": metrics["best_epoch"],
+      "val_utility": validation.val_utility(val_VxA, data, split),
     }
     if return_state:
       out["state"] = state
+    if return_scores:
+      out["scores"] = {"test": test_QxA, "val": val_VxA}
     return out
 
   return cell
@@ -95,48 +112,105 @@ def make_cell(router: str, config, data: RouterData, return_state: bool):
 
 @functools.partial(
   jax.jit,
-  static_argnames=("router", "config", "per_seed", "chunk_size", "sequential", "return_state"),
+  static_argnames=(
+    "router",
+    "config",
+    "per_seed",
+    "chunk_size",
+    "sequential",
+    "return_state",
+    "return_scores",
+  ),
 )
 def _trained_grid(
-  router, config, data, profile, keys_R, hparams, *, per_seed, chunk_size, return_state, sequential
+  router,
+  config,
+  data,
+  profile,
+  keys_R,
+  hparams_S,
+  splits_R,
+  *,
+  per_seed,
+  chunk_size,
+  return_state,
+  sequential,
+  return_scores=False,
 ):
+  """Cells [S, R]: profiles (and hyperparameters) along S, seeds (keys, splits) along R.
+
+  ``splits_R`` None: each cell draws its family's default split from its key.
+  """
   tracing.count("router_grid")
-  cell = make_cell(router, config, data, return_state)
+  cell = make_cell(router, config, data, return_state=return_state, return_scores=return_scores)
   if sequential:
     # One cell at a time inside the compiled call (lax.map over profiles, then seeds): the
     # per-cell program of train_cell, without Python dispatch between cells.
-    def seeds_of(profile_xAxD):
-      if per_seed:
-        return jax.lax.map(lambda pk: cell(pk[0], pk[1], hparams), (profile_xAxD, keys_R))
-      return jax.lax.map(lambda k: cell(profile_xAxD, k, hparams), keys_R)
+    def seeds_of(xs):
+      profile_xAxD, hp = xs
+      per = (profile_xAxD if per_seed else None, keys_R, splits_R)
+      return jax.lax.map(lambda z: cell(z[0] if per_seed else profile_xAxD, z[1], hp, z[2]), per)
 
-    return jax.lax.map(seeds_of, profile)
-  over_seeds = jax.vmap(cell, (0 if per_seed else None, 0, None))
+    return jax.lax.map(seeds_of, (profile, hparams_S))
+  over_seeds = jax.vmap(cell, (0 if per_seed else None, 0, None, 0))
 
-  def one_profile(profile_xAxD):
-    return over_seeds(profile_xAxD, keys_R, hparams)
+  def one_profile(xs):
+    return over_seeds(xs[0], keys_R, xs[1], splits_R)
 
   if chunk_size:
-    return jax.lax.map(one_profile, profile, batch_size=chunk_size)
-  return jax.vmap(one_profile)(profile)
+    return jax.lax.map(one_profile, (profile, hparams_S), batch_size=chunk_size)
+  return jax.vmap(one_profile)((profile, hparams_S))
 
 
-@functools.partial(jax.jit, static_argnames=("router", "config", "per_seed", "num_seeds"))
-def _free_grid(router, config, data, profile, hparams, *, per_seed, num_seeds):
-  """Choices of a training-free family: once per profile, broadcast over the seeds."""
+@functools.partial(
+  jax.jit, static_argnames=("router", "config", "per_seed", "num_seeds", "return_scores")
+)
+def _free_grid(
+  router, config, data, profile, hparams_S, splits_R, *, per_seed, num_seeds, return_scores=False
+):
+  """A seed-free family (sim): scored once per profile, broadcast over seeds; validation utility
+  per seed's split (NaN without splits)."""
   tracing.count("router_grid")
   fam = registry.family(router)
-  state = fam.make(config, data).state(None, None, None, hparams)
+  state = fam.make(config, data).state(None, None, None, None)
   test_q = jnp.asarray(data.test_q_QxD)
 
-  def route_one(p):
-    scores_QxA = fam.score(config, state, p, test_q, hparams)
-    return jnp.argmax(scores_QxA, axis=-1).astype(jnp.int32)
+  def one(p, hp):
+    test_QxA = fam.score(config, state, p, test_q, hp)
+    out = {"choices": jnp.argmax(test_QxA, axis=-1).astype(jnp.int32)}
+    if splits_R is None:
+      out["val_utility"] = jnp.full((), jnp.nan, jnp.float32)
+      return out, test_QxA, None
 
-  if per_seed:
-    return jax.vmap(jax.vmap(route_one))(profile)
-  choices_SxQ = jax.vmap(route_one)(profile)
-  return jnp.broadcast_to(choices_SxQ[:, None], (profile.shape[0], num_seeds, data.num_test))
+    def per_split(val_idx, train_idx):
+      sp = tr.QuerySplit(val_idx, train_idx)
+      val_VxA = fam.score(config, state, p, jnp.asarray(data.train_q_QxD)[val_idx], hp)
+      return validation.val_utility(val_VxA, data, sp), val_VxA
+
+    out["val_utility"], val = jax.vmap(per_split)(*splits_R)
+    return out, test_QxA, val
+
+  def cells(p, hp):  # -> [R] outputs
+    if per_seed:
+      outs = [one(p[r], hp) for r in range(num_seeds)]
+      out = jax.tree.map(lambda *x: jnp.stack(x), *[o[0] for o in outs])
+      if splits_R is not None:
+        out["val_utility"] = jnp.stack([o[0]["val_utility"][r] for r, o in enumerate(outs)])
+      tests = jnp.stack([o[1] for o in outs])
+      vals = None if splits_R is None else jnp.stack([o[2][r] for r, o in enumerate(outs)])
+    else:
+      out, test, val = one(p, hp)
+      out = {
+        "choices": jnp.broadcast_to(out["choices"], (num_seeds, *out["choices"].shape)),
+        "val_utility": jnp.broadcast_to(out["val_utility"], (num_seeds,)),
+      }
+      tests = jnp.broadcast_to(test, (num_seeds, *test.shape))
+      vals = val
+    if return_scores:
+      out["scores"] = {"test": tests, "val": vals}
+    return out
+
+  return jax.vmap(cells)(profile, hparams_S)
 
 
 def candidate_profiles(profile: np.ndarray, data: RouterData, model_axis: int) -> np.ndarray:
@@ -157,17 +231,18 @@ def seed_keys(seeds_R: Sequence[int]) -> jax.Array:
   return jax.vmap(jax.random.key)(jnp.asarray(np.asarray(seeds_R, np.uint32)))
 
 
-def shard_profiles(profile: np.ndarray) -> jax.Array:
-  """The profile axis padded to a multiple of the device count and sharded over the devices.
+def shard_profiles(profile: np.ndarray, hparams_S: dict) -> tuple[jax.Array, dict]:
+  """The profile axis (and the per-cell hyperparameters) padded to a multiple of the device count
+  and sharded over the devices.
 
-  Padding repeats the last profile; callers cut the outputs back to the original S.
+  Padding repeats the last row; callers cut the outputs back to the original S.
   """
   devices = jax.devices()
   pad = (-profile.shape[0]) % len(devices)
-  if pad:
-    profile = np.concatenate([profile, np.repeat(profile[-1:], pad, axis=0)])
-  mesh = Mesh(np.asarray(devices), ("sweep",))
-  return jax.device_put(profile, NamedSharding(mesh, P("sweep")))
+  rep = lambda x: np.concatenate([x, np.repeat(x[-1:], pad, axis=0)]) if pad else x
+  sharding = NamedSharding(Mesh(np.asarray(devices), ("sweep",)), P("sweep"))
+  put = lambda x: jax.device_put(rep(np.asarray(x)), sharding)
+  return put(profile), {k: put(v) for k, v in hparams_S.items()}
 
 
 def _check_space(router: str, data: RouterData, profile_dim: int) -> None:
@@ -179,28 +254,59 @@ def _check_space(router: str, data: RouterData, profile_dim: int) -> None:
     )
 
 
+def cell_hparams(router: str, hparams: Mapping | None, num_cells: int) -> dict[str, jax.Array]:
+  """[S] float32 per-cell hyperparameters: scalars broadcast, [S] arrays kept (checked)."""
+  hp = registry.hparams(router, hparams)
+  out = {}
+  for k, v in hp.items():
+    if v.ndim == 0:
+      v = jnp.broadcast_to(v, (num_cells,))
+    if v.shape != (num_cells,):
+      raise ValueError(
+        f"hyperparameter {k!r} of router {router!r}: expected a scalar or one value per profile "
+        f"row ({num_cells}); got shape {tuple(v.shape)}"
+      )
+    out[k] = v
+  return out
+
+
+def default_splits(router: str, config, data: RouterData, seeds_R) -> tr.QuerySplit | None:
+  """The validation splits a family needs when the caller gives none: None for trained families
+  (each cell draws its own from its key), stratified splits for split-dependent training-free
+  families (kNN's memory is the training fold)."""
+  fam = registry.family(router)
+  if fam.trainable or fam.seed_free:
+    return None
+  return validation.stratified_splits(data, config.val_fraction, seeds_R)
+
+
 def train_grid(
   router: str,
   config,
   data: RouterData,
   profile: np.ndarray,
   seeds_R: Sequence[int],
-  hparams: Mapping[str, float] | None = None,
+  hparams: Mapping | None = None,
   *,
+  splits: tr.QuerySplit | None = None,
   chunk_size: int = 0,
   sequential: bool = False,
   shard: bool = False,
   return_state: bool = False,
+  return_scores: bool = False,
 ) -> GridResult:
   """Trains (or, for training-free families, applies) a router on S profiles x R seeds at once.
 
   Args:
-    router: a registry name ("sim", "mlp", "graph").
+    router: a registry name ("sim", "mlp", "graph", ...).
     config: the family's static config (None: defaults).
     data: RouterData of the setting.
     profile: [S, M, D] over the pool, [S, A, D] over the candidates, or [S, R, A, D] per seed.
-    seeds_R: R integer seeds (initialisation, validation split, shuffling, dropout).
-    hparams: traced hyperparameters (defaults from the registry).
+    seeds_R: R integer seeds (initialisation, shuffling, dropout, the default split).
+    hparams: traced hyperparameters (defaults from the registry): scalars, or [S] arrays giving
+      each profile row its own values (a hyperparameter grid is profiles x values along S).
+    splits: per-seed validation splits (``QuerySplit`` of [R, V] and [R, F] index arrays, e.g.
+      ``validation.stratified_splits``); None: each cell draws its family's default split.
     chunk_size: > 0 maps over the profile axis in chunks of this size (bounds memory).
     sequential: train the cells one after another inside the compiled call (no vmap). On a CPU
       this is the fastest per cell: the training step is memory-bound, and vmapping multiplies
@@ -208,13 +314,13 @@ def train_grid(
     shard: split the profile axis over all visible devices (ignored with chunking or
       ``sequential``).
     return_state: also return the kept state (leading [S, R] axes).
+    return_scores: also return the test and validation scores of the kept state.
 
   Returns:
     GridResult (numpy).
   """
   fam = registry.family(router)
   config = resolve_config(router, config, data)
-  hp = registry.hparams(router, hparams)
   profile = np.asarray(profile, np.float32)
   if profile.ndim not in (3, 4):
     raise ValueError(f"profile: expected [S, M|A, D] or [S, R, A, D]; got shape {profile.shape}")
@@ -227,18 +333,38 @@ def train_grid(
   _check_space(router, data, profile.shape[-1])
   profile = candidate_profiles(profile, data, profile.ndim - 2)
   num_profiles = profile.shape[0]
+  hp = cell_hparams(router, hparams, num_profiles)
+  if splits is None:
+    splits = default_splits(router, config, data, seeds_R)
+  if splits is not None:
+    splits = tr.QuerySplit(*(jnp.asarray(x, jnp.int32) for x in splits))
+    if splits.val_idx.shape[0] != num_seeds:
+      raise ValueError(f"splits: expected one per seed ({num_seeds}); got {splits.val_idx.shape}")
   prof = profile
   if shard and not chunk_size and not sequential and len(jax.devices()) > 1:
-    prof = shard_profiles(profile)
-  if not fam.trainable:
-    choices = _free_grid(router, config, data, prof, hp, per_seed=per_seed, num_seeds=num_seeds)
+    prof, hp = shard_profiles(profile, hp)
+  if fam.seed_free:
+    out = _free_grid(
+      router,
+      config,
+      data,
+      prof,
+      hp,
+      splits,
+      per_seed=per_seed,
+      num_seeds=num_seeds,
+      return_scores=return_scores,
+    )
+    out = jax.tree.map(lambda x: np.asarray(x)[:num_profiles], out)
     empty = np.zeros((num_profiles, num_seeds, 0), np.float32)
     return GridResult(
-      np.asarray(choices)[:num_profiles],
+      out["choices"],
       empty,
       empty,
       np.zeros((num_profiles, num_seeds), np.int32),
+      out["val_utility"],
       {} if return_state else None,
+      out.get("scores"),
     )
   out = _trained_grid(
     router,
@@ -247,10 +373,12 @@ def train_grid(
     prof,
     seed_keys(seeds_R),
     hp,
+    splits,
     per_seed=per_seed,
     chunk_size=int(chunk_size),
     sequential=bool(sequential),
     return_state=return_state,
+    return_scores=return_scores,
   )
   out = jax.tree.map(lambda x: np.asarray(x)[:num_profiles], out)
   return GridResult(
@@ -258,14 +386,18 @@ def train_grid(
     train_loss_SxRxE=out["train_loss"],
     val_score_SxRxE=out["val_score"],
     best_epoch_SxR=out["best_epoch"],
+    val_utility_SxR=out["val_utility"],
     state=out.get("state"),
+    scores=out.get("scores"),
   )
 
 
 @functools.partial(jax.jit, static_argnames=("router", "config", "return_state"))
-def _cell(router, config, data, profile_AxD, key, hparams, *, return_state):
+def _cell(router, config, data, profile_AxD, key, hparams, split, *, return_state):
   tracing.count("router_cell")
-  return make_cell(router, config, data, return_state)(profile_AxD, key, hparams)
+  return make_cell(router, config, data, return_state=return_state)(
+    profile_AxD, key, hparams, split
+  )
 
 
 def train_cell(
@@ -276,25 +408,31 @@ def train_cell(
   seed: int,
   hparams: Mapping[str, float] | None = None,
   *,
+  split: tr.QuerySplit | None = None,
   return_state: bool = True,
 ) -> dict[str, Any]:
   """One (profile, seed) cell of ``train_grid`` as its own jitted call (same computation).
 
   Returns:
-    dict with ``choices`` [Q_test], and for trained families ``train_loss`` [E], ``val_score``
-    [E], ``best_epoch``; ``state`` if requested (jax arrays; block on them to time the call).
+    dict with ``choices`` [Q_test], ``val_utility``, and for trained families ``train_loss``
+    [E], ``val_score`` [E], ``best_epoch``; ``state`` if requested (jax arrays).
   """
   fam = registry.family(router)
   config = resolve_config(router, config, data)
   hp = registry.hparams(router, hparams)
   profile_AxD = candidate_profiles(np.asarray(profile_AxD, np.float32), data, 0)
   _check_space(router, data, profile_AxD.shape[-1])
-  if not fam.trainable:
+  if fam.seed_free:
     state = fam.make(config, data).state(None, None, None, hp)
     out = {"choices": route(router, config, state, profile_AxD, data.test_q_QxD, hp)}
     return {**out, "state": state} if return_state else out
+  if split is None:
+    default = default_splits(router, config, data, [seed])
+    split = None if default is None else tr.QuerySplit(*(x[0] for x in default))
+  if split is not None:
+    split = tr.QuerySplit(*(jnp.asarray(x, jnp.int32) for x in split))
   return _cell(
-    router, config, data, profile_AxD, jax.random.key(seed), hp, return_state=return_state
+    router, config, data, profile_AxD, jax.random.key(seed), hp, split, return_state=return_state
   )
 
 

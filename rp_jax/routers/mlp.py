@@ -241,7 +241,7 @@ def make(config: MLPConfig, data: RouterData) -> RouterFns:
       pick = lambda col: jnp.take_along_axis(s_BxA, p_Bx3[:, col : col + 1], axis=1)[:, 0]
       return margin_loss(better=pick(1), worse=pick(2), mask=valid_B, margin=hparams["margin"])
 
-  def validate(params, profile_AxD, sp):
+  def validate(params, profile_AxD, sp, hparams):
     """Pair accuracy (better strictly above worse) over the validation queries' pairs."""
     ids = sp.val_idx
     s_VxA = scores(params, data.train_q_QxD[ids], profile_AxD)

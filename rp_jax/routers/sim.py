@@ -52,4 +52,4 @@ def score(config: SimConfig, state, profile_AxD, query_QxD, hparams) -> jax.Arra
   return cosine_scores(query_QxD, profile_AxD)
 
 
-FAMILY = Family("sim", SimConfig, {}, make, score, trainable=False, same_space=True)
+FAMILY = Family("sim", SimConfig, {}, make, score, trainable=False, seed_free=True, same_space=True)
