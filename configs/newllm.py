@@ -17,4 +17,5 @@ def get_config(arg=None):
   c.settings = ("newllm",)
   c.profiles = rp_config.table1_profiles()
   c.grid = "auto"  # vmap on accelerators; cells one after another on a single CPU
+  rp_config.paper_protocol(c)
   return rp_config.apply_common_args(c, arg)

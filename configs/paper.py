@@ -21,4 +21,5 @@ def get_config(arg=None):
   c.profiles = tuple(profiles)
   c.profiles_newllm = rp_config.table1_profiles()  # Fig. 4 uses the Table 1 profiles
   c.grid = "auto"  # vmap on accelerators; cells one after another on a single CPU
+  rp_config.paper_protocol(c)
   return rp_config.apply_common_args(c, arg)

@@ -26,6 +26,7 @@ Profile entries are strings ``profile[:graph[:hops[:norm]]]``:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 
 import ml_collections
@@ -36,6 +37,11 @@ from rp_jax.routers import registry
 
 PROFILES = ("index", "flat", "emb_gnn", "text_gnn", "trainable")
 ROUTERS = registry.ROUTERS
+SETTINGS = ("standard", "newllm", "lomo")
+QUERY_FORMATS = ("prompt", "raw")
+ROUTER_INPUTS = ("prompt", "prompt+task")
+PROFILE_NORMS = ("l2", "none")
+VAL_SPLITS = ("stratified", "random")
 # Static-config fields that are not per-router config keys (set from elsewhere in the config).
 _SHARED_FIELDS = {"val_fraction"}
 
@@ -136,8 +142,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.families = ""
   c.data.tasks = ""
   c.data.domains = ""
-  c.settings = ("standard",)  # standard | newllm (generic data: newllm needs data.held_out)
+  # standard | newllm (generic data: newllm needs data.held_out) | lomo (leave each candidate out
+  # of the standard setting in turn, exactly as newllm holds out mistral-small)
+  c.settings = ("standard",)
   c.data.held_out = ""  # comma-separated; default for routeprofile: mistral-small
+  # What a router reads: "prompt" = the text the LLM receives (system line + user message, SPEC
+  # §7); "raw" = the bare query (the paper's tables). Graph query nodes use the same texts.
+  c.data.query_format = "prompt"
   # -- text ---------------------------------------------------------------------------------------
   c.encoder = "hashing"  # hashing | minilm
   c.encoder_dim = 768  # hashing only
@@ -170,14 +181,26 @@ def base_config() -> ml_collections.ConfigDict:
   c.emb_gnn.self_loop = False
   c.emb_gnn.l2_normalize = True
   c.trainable = dataclass_section(TrainableConfig)
+  # One scale for every profile family before routing: "l2" scales each model's profile to unit
+  # norm (index profiles otherwise have norm ~sqrt(D)); "none" keeps each family's own scale (the
+  # reference's, used by the paper configs).
+  c.profile_norm = "l2"
   # -- routers ------------------------------------------------------------------------------------
   c.routers = ROUTERS
   c.seeds = 5
+  # Router inputs: "prompt" (the query text of data.query_format) and/or "prompt+task" (also the
+  # query's task, as a one-hot feature: realistic where requests carry a category, and the fair
+  # comparison with the per-task lookup). Families that compare queries with profiles directly
+  # (sim) take "prompt" only.
+  c.router_inputs = ("prompt",)
   for r in ROUTERS:
     c[r] = router_section(r)
-  # Fraction of the training queries each router holds out for model selection (one split per
-  # seed, shared by every router).
+  # Fraction of the training queries each router holds out for model selection, and how:
+  # "stratified" (by task, drawn per seed on the host; every family and hyperparameter of a seed
+  # sees the same validation queries) or "random" (each cell draws its own from its key: the
+  # paper tables' protocol).
   c.val_fraction = 0.1
+  c.val_split = "stratified"
   # -- evaluation and outputs ---------------------------------------------------------------------
   c.baselines = True
   c.bootstrap = 1000
@@ -204,9 +227,14 @@ def dataclass_section(cls, skip=(), extra=None) -> ml_collections.ConfigDict:
 
 
 def router_section(router: str) -> ml_collections.ConfigDict:
-  """``c.<router>``: the family's static-config fields and traced hyperparameters."""
+  """``c.<router>``: the family's static-config fields and traced hyperparameters.
+
+  A hyperparameter holds a tuple of values: the sweep trains every combination (one more axis of
+  the compiled grid) and selects among them on validation queries.
+  """
   fam = registry.family(router)
-  return dataclass_section(fam.config_cls, skip=_SHARED_FIELDS, extra=fam.hparams)
+  hp = {k: (float(v),) for k, v in fam.hparams.items()}
+  return dataclass_section(fam.config_cls, skip=_SHARED_FIELDS, extra=hp)
 
 
 def _build(cls, section, where: str, **shared):
@@ -218,18 +246,58 @@ def _build(cls, section, where: str, **shared):
     raise ValueError(f"config.{where}: {e}") from None
 
 
-def router_settings(c: ml_collections.ConfigDict, router: str) -> tuple[object, dict[str, float]]:
-  """(static config, traced hyperparameters) of a router from config section ``c.<router>``."""
+def router_settings(c: ml_collections.ConfigDict, router: str) -> tuple[object, dict[str, tuple]]:
+  """(static config, hyperparameter values) of a router from config section ``c.<router>``.
+
+  Returns:
+    The family's static config, and name -> tuple of float values for each traced
+    hyperparameter (``hparam_grid`` expands them).
+  """
   fam = registry.family(router)
   sec = c[router]
   static = _build(fam.config_cls, sec, router, val_fraction=float(c.val_fraction))
-  hp = {k: float(sec[k]) for k in fam.hparams}
+  hp = {}
+  for k in fam.hparams:
+    v = sec[k]
+    vals = tuple(v) if isinstance(v, tuple | list) else (v,)
+    try:
+      hp[k] = tuple(float(x) for x in vals)
+    except (TypeError, ValueError):
+      raise ValueError(f"config.{router}.{k}: expected numbers; got {v!r}") from None
+    if not vals:
+      raise ValueError(f"config.{router}.{k}: expected at least one value")
   return static, hp
+
+
+def hparam_grid(values: dict[str, tuple]) -> list[dict[str, float]]:
+  """Every combination of hyperparameter values (config order, the last name varying fastest)."""
+  names = list(values)
+  return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values.values())]
+
+
+def hparams_text(hp: dict[str, float]) -> str:
+  """``name=value,...`` (the results table's ``hparams`` column)."""
+  return ",".join(f"{k}={v:g}" for k, v in hp.items())
 
 
 def trainable_settings(c: ml_collections.ConfigDict) -> TrainableConfig:
   """The trainable (HAN) profile settings from ``c.trainable``."""
   return _build(TrainableConfig, c.trainable, "trainable")
+
+
+def paper_protocol(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The paper tables' protocol (what ``configs/paper.py`` and its parts run).
+
+  Raw queries (not the formatted prompts), each profile family on its own scale, a random
+  validation split drawn by each cell, and the reference's epoch selection (MLP: pair accuracy;
+  Graph: the mean label of the argmax among labelled models).
+  """
+  c.data.query_format = "raw"
+  c.profile_norm = "none"
+  c.val_split = "random"
+  c.mlp.val_metric = "pairs"
+  c.graph.val_metric = "labelled"
+  return c
 
 
 def profile_specs(c: ml_collections.ConfigDict, setting: str) -> list[ProfileSpec]:
@@ -280,8 +348,21 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     router_settings(c, r)
   trainable_settings(c)
   for s in c.settings:
-    if s not in ("standard", "newllm"):
-      raise ValueError(f"unknown setting {s!r}; expected 'standard' or 'newllm'")
+    if s not in SETTINGS:
+      raise ValueError(f"unknown setting {s!r}; expected some of {SETTINGS}")
+  choices = {
+    "data.query_format": (c.data.query_format, QUERY_FORMATS),
+    "profile_norm": (c.profile_norm, PROFILE_NORMS),
+    "val_split": (c.val_split, VAL_SPLITS),
+  }
+  for key, (v, allowed) in choices.items():
+    if v not in allowed:
+      raise ValueError(f"config.{key}: unknown value {v!r}; expected one of {allowed}")
+  for v in c.router_inputs:
+    if v not in ROUTER_INPUTS:
+      raise ValueError(f"config.router_inputs: unknown {v!r}; expected some of {ROUTER_INPUTS}")
+  if not c.router_inputs:
+    raise ValueError("config.router_inputs: expected at least one of " + str(ROUTER_INPUTS))
   if c.data.source not in ("routeprofile", "synthetic", "generic"):
     raise ValueError(
       f"unknown data source {c.data.source!r}; expected routeprofile, synthetic or generic"

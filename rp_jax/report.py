@@ -215,7 +215,13 @@ def write_summary(
   evidence: list[Evidence],
   timings: dict[str, float],
 ) -> None:
-  """Writes ``summary.md`` (atomically) from the sweep's results and statistics."""
+  """Writes ``summary.md`` (atomically) from the sweep's results and statistics.
+
+  The paper-layout tables show, per profile cell, the first router input mode's cell with the
+  validation-selected hyperparameters (``results.cell_stats``'s ``selected``).
+  """
+  if not stats.empty:
+    stats = stats[stats["selected"] & (stats["inputs"] == config.router_inputs[0])]
   # The paper's numbers belong beside results on the public RouteProfile data only.
   show_paper = config.data.source == "routeprofile"
   paper_note = (
@@ -228,7 +234,9 @@ def write_summary(
     "",
     f"Data: {config.data.source} ({config.data.data_dir or 'embedded'}); settings: "
     f"{', '.join(config.settings)}; encoder: {config.encoder}; summariser: {config.summarizer}; "
-    f"seeds: {config.seeds}; routers: {', '.join(config.routers)}.",
+    f"seeds: {config.seeds}; routers: {', '.join(config.routers)}; queries: "
+    f"{config.data.query_format}; router inputs: {', '.join(config.router_inputs)}; profiles "
+    f"scaled: {config.profile_norm}; validation split: {config.val_split}.",
     "",
     f"Ran on {runtime.describe()}.",
     "",

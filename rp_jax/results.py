@@ -28,7 +28,10 @@ RESULT_COLUMNS = (
   "learn",
   "norm",
   "router",
+  "inputs",
+  "hparams",
   "seed",
+  "val_utility",
   "avg_performance",
   "hit_rate",
   "cost_per_query",
@@ -36,13 +39,40 @@ RESULT_COLUMNS = (
   "new_model_selection_rate",
   "new_model_recall",
 )
-KEY_COLUMNS = RESULT_COLUMNS[:8]
-METRIC_COLUMNS = RESULT_COLUMNS[8:]
+KEY_COLUMNS = RESULT_COLUMNS[:10]
+METRIC_COLUMNS = RESULT_COLUMNS[11:]
+CELL_COLUMNS = (
+  "setting",
+  "router",
+  "inputs",
+  "hparams",
+  "profile",
+  "graph",
+  "hops",
+  "learn",
+  "norm",
+)
 
 
-def cell_id(router: str, profile: str, graph: str, hops, norm: str) -> str:
-  """The id of a (router, profile) cell: ``router|profile|graph|hops|norm``."""
-  return f"{router}|{profile}|{graph}|{hops}|{norm}"
+def cell_id(
+  router: str, profile: str, graph: str, hops, norm: str, inputs: str = "", hparams: str = ""
+) -> str:
+  """The id of a cell: ``router|inputs|hparams|profile|graph|hops|norm``."""
+  return f"{router}|{inputs}|{hparams}|{profile}|{graph}|{hops}|{norm}"
+
+
+def row_cell_id(r) -> str:
+  """``cell_id`` of a results / stats row (a namedtuple or Series with the key columns)."""
+  get = (lambda k: r[k]) if isinstance(r, pd.Series | dict) else (lambda k: getattr(r, k))
+  return cell_id(
+    get("router"),
+    get("profile"),
+    get("graph"),
+    get("hops"),
+    get("norm"),
+    get("inputs"),
+    get("hparams"),
+  )
 
 
 def spec_keys(spec: ProfileSpec) -> dict:
@@ -56,11 +86,6 @@ def spec_keys(spec: ProfileSpec) -> dict:
   }
 
 
-def spec_cell_id(router: str, spec: ProfileSpec) -> str:
-  k = spec_keys(spec)
-  return cell_id(router, k["profile"], k["graph"], k["hops"], k["norm"])
-
-
 def metric_rows(setting: str, ms: dict, test: metrics.TestSet, keys: list[dict]) -> list[dict]:
   """One results row per entry of ``keys`` from metrics ``ms`` with a matching leading axis.
 
@@ -68,7 +93,8 @@ def metric_rows(setting: str, ms: dict, test: metrics.TestSet, keys: list[dict])
     setting: the setting's name.
     ms: ``metrics.evaluate`` outputs with a leading axis of len(keys) (numpy).
     test: the TestSet (task and candidate names of the per-task and share columns).
-    keys: the key columns of each row (profile, graph, hops, learn, norm, router, seed).
+    keys: the key columns of each row (profile, graph, hops, learn, norm, router, inputs,
+      hparams, seed) and its ``val_utility``.
   """
   rows = []
   for i, k in enumerate(keys):
@@ -147,10 +173,9 @@ def cell_stats(
   cells = frame[is_router_row(frame, routers)]
   if cells.empty:
     return pd.DataFrame()
-  g = cells.groupby(
-    ["setting", "router", "profile", "graph", "hops", "learn", "norm"], dropna=False
-  )
+  g = cells.groupby(list(CELL_COLUMNS), dropna=False, sort=False)
   stats = g.agg(
+    val_utility=("val_utility", "mean"),
     mean=("avg_performance", "mean"),
     sd=("avg_performance", "std"),
     seeds=("seed", "count"),
@@ -161,12 +186,19 @@ def cell_stats(
   lo, hi = [], []
   for setting in stats["setting"].unique():
     sel = stats["setting"] == setting
-    keys = [cell_id(r.router, r.profile, r.graph, r.hops, r.norm) for r in stats[sel].itertuples()]
+    keys = [row_cell_id(r) for r in stats[sel].itertuples()]
     rows_SxQ = np.stack([results[setting].cell_rows[k].mean(0) for k in keys])
     ci = metrics.bootstrap(jax.random.key(seed), jnp.asarray(rows_SxQ), num_resamples)
     lo += np.asarray(ci["lo"]).tolist()
     hi += np.asarray(ci["hi"]).tolist()
   stats["ci_lo"], stats["ci_hi"] = lo, hi
+  # Per (setting, router, inputs, profile cell): the hyperparameters with the best mean
+  # validation utility (ties, or no validation: the first in config order). Never test rows.
+  profile_cell = ["setting", "router", "inputs", "profile", "graph", "hops", "learn", "norm"]
+  key = stats["val_utility"].fillna(-np.inf)
+  best = key.groupby([stats[c] for c in profile_cell], sort=False).transform("max")
+  first = (key == best).groupby([stats[c] for c in profile_cell], sort=False).cumsum() == 1
+  stats["selected"] = (key == best) & first
   return stats
 
 
@@ -232,15 +264,15 @@ def claims(
   key = jax.random.key(seed)
 
   def rows(setting, r):
-    return jnp.asarray(
-      results[setting].cell_rows[cell_id(r.router, r.profile, r.graph, r.hops, r.norm)].mean(0)
-    )
+    return jnp.asarray(results[setting].cell_rows[row_cell_id(r)].mean(0))
 
   def compare(claim, router, text, setting, a, b):
     p = float(metrics.prob_better(key, rows(setting, a), rows(setting, b), num_resamples))
     return Evidence(claim, router, text, float(a["mean"]), float(b["mean"]), p)
 
   out = []
+  stats = stats[stats["selected"]]
+  stats = stats[stats["inputs"] == stats["inputs"].iloc[0]] if len(stats) else stats
   st = stats[stats["setting"] == "standard"]
   for r in routers:  # (1) structured vs flat, graph T+Q+D
     s = st[st["router"] == r]

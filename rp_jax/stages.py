@@ -19,7 +19,7 @@ from rp_jax import config as cfg_lib
 from rp_jax import graphs, io, metrics
 from rp_jax.config import ProfileSpec
 from rp_jax.profiles.build import ProfileSet, build_profiles
-from rp_jax.routers import grid
+from rp_jax.routers import grid, validation
 from rp_jax.routers.baselines import Baseline, baselines
 from rp_jax.routers.data import make_router_data
 from rp_jax.text import encode_cached, make_encoder
@@ -129,6 +129,38 @@ def write_profiles(folder: pathlib.Path, history: History, pset: ProfileSet, con
 # -- routers -------------------------------------------------------------------------------------
 
 
+def router_history(history: History, query_format: str) -> History:
+  """The History whose query texts are what routers (and the graph's query nodes) read.
+
+  "prompt": the formatted prompt the LLM receives (``History.query_prompts``); "raw": the query.
+  """
+  if query_format == "raw":
+    return history
+  if query_format != "prompt":
+    raise ValueError(f"unknown query_format {query_format!r}; expected 'prompt' or 'raw'")
+  return history.replace(query_texts=history.query_prompts)
+
+
+def query_features(history: History, emb_QxD: np.ndarray, inputs: str) -> np.ndarray:
+  """[Q, D] query embeddings ("prompt"), or [Q, D + T] with the task one-hot ("prompt+task")."""
+  if inputs == "prompt":
+    return np.asarray(emb_QxD, np.float32)
+  if inputs == "prompt+task":
+    onehot_QxT = np.eye(history.num_tasks, dtype=np.float32)[history.query_task]
+    return np.concatenate([np.asarray(emb_QxD, np.float32), onehot_QxT], axis=1)
+  raise ValueError(f"unknown router inputs {inputs!r}; expected 'prompt' or 'prompt+task'")
+
+
+def normalize_profiles(profile_xMxD: np.ndarray, mode: str) -> np.ndarray:
+  """Every model's profile on one scale: "l2" = unit norm rows (zero rows stay zero); "none"."""
+  if mode == "none":
+    return profile_xMxD
+  if mode != "l2":
+    raise ValueError(f"unknown profile_norm {mode!r}; expected 'l2' or 'none'")
+  norm = np.linalg.norm(profile_xMxD, axis=-1, keepdims=True)
+  return (profile_xMxD / np.where(norm > 0, norm, 1.0)).astype(np.float32)
+
+
 def grid_is_sequential(mode: str) -> bool:
   """``config.grid`` -> train the cells one after another inside the compiled call?"""
   if mode == "auto":
@@ -136,47 +168,60 @@ def grid_is_sequential(mode: str) -> bool:
   return mode == "sequential"
 
 
-def router_choices(
+def router_grid(
   router: str,
   config,
   history: History,
-  query_emb_QxD: np.ndarray,
+  query_feat_QxD: np.ndarray,
   profile_SxRxAxD: np.ndarray,
   seeds: Sequence[int],
   log: Log,
-) -> np.ndarray:
-  """[S, R, Q_test] choices of one router over a setting's profiles x seeds (one compiled call).
+) -> dict[str, np.ndarray]:
+  """One router over a setting's profiles x hyperparameter grid x seeds (one compiled call).
 
-  Args:
-    router: a registry name.
-    config: the sweep ConfigDict (router sections, ``val_fraction``, ``chunk_size``, ``shard``,
-      ``grid``).
-    history: the setting's History.
-    query_emb_QxD: embeddings of all History queries.
-    profile_SxRxAxD: candidate profiles per profile spec and seed.
-    seeds: the R seeds.
-    log: progress messages.
+  Cells are ordered profile-major: cell ``s * H + h`` is profile ``s`` with the ``h``-th
+  combination of ``config.hparam_grid(router_settings(config, router)[1])``.
+
+  Returns:
+    ``choices_SxRxQ`` [S*H, R, Q_test], ``val_utility_SxR`` [S*H, R], ``best_epoch_SxR``, and
+    the validation queries of each seed ``val_idx_RxV`` (indices into the training queries of
+    ``RouterData``) when the split is stratified.
   """
-  static, hp = cfg_lib.router_settings(config, router)
-  data = make_router_data(history, query_emb_QxD)
+  static, hp_values = cfg_lib.router_settings(config, router)
+  combos = cfg_lib.hparam_grid(hp_values)
+  data = make_router_data(history, query_feat_QxD)
   static = grid.resolve_config(router, static, data)
   if router == "mlp":
     log(
       f"  mlp: {data.num_train} training queries, {len(data.pairs_Px3)} pairs, "
       f"{static.batching} batches ({static.queries_per_batch or static.batch_size} per batch)"
     )
+  num_h = len(combos)
+  prof = np.repeat(np.asarray(profile_SxRxAxD, np.float32), num_h, axis=0)
+  hp = {k: np.tile([c[k] for c in combos], len(profile_SxRxAxD)) for k in hp_values}
+  splits = None
+  if config.val_split == "stratified":
+    splits = validation.stratified_splits(data, float(config.val_fraction), seeds)
   res = grid.train_grid(
     router,
     static,
     data,
-    profile_SxRxAxD,
+    prof,
     list(seeds),
     hp,
+    splits=splits,
     chunk_size=int(config.chunk_size),
     shard=bool(config.shard),
     sequential=grid_is_sequential(str(config.grid)),
   )
-  return res.choices_SxRxQ
+  out = {
+    "choices_SxRxQ": res.choices_SxRxQ,
+    "val_utility_SxR": res.val_utility_SxR,
+    "best_epoch_SxR": res.best_epoch_SxR,
+  }
+  if splits is not None:
+    out["val_idx_RxV"] = np.asarray(splits.val_idx)
+  return out
 
 
 # -- metrics -------------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ or the ``log`` callback). Per setting it
 1. loads the History (``rp_jax.data.load_history``) and evaluates the baselines;
 2. encodes node and query texts (content-addressed cache) and builds every profile of the config
    into one ``profile_SxRxMxD`` (``rp_jax.stages.profiles``);
-3. trains each router on all S profiles x R seeds in one compiled call (``stages.router_choices``:
-   the profile axis sharded over the visible devices, optionally chunked) and routes the test
-   queries;
+3. for each router input mode, trains each router on all S profiles x H hyperparameter settings
+   x R seeds in one compiled call (``stages.router_grid``: the cell axis sharded over the visible
+   devices, optionally chunked) and routes the test queries;
 4. evaluates every (profile, router, seed) with ``rp_jax.metrics.evaluate`` (vmapped).
 
 Then ``rp_jax.results`` turns the evaluations into rows and statistics (means over seeds, paired
@@ -38,9 +38,11 @@ from absl import logging
 
 import rp_jax
 from rp_jax import io, metrics, report, results, runtime, stages
-from rp_jax.config import profile_specs, validate_config
-from rp_jax.data import load_history
+from rp_jax.config import hparam_grid, hparams_text, profile_specs, router_settings, validate_config
+from rp_jax.data import leave_one_out, load_history
 from rp_jax.profiles.build import ProfileSet
+from rp_jax.routers import registry
+from rp_jax.types import History
 
 RESULT_COLUMNS = results.RESULT_COLUMNS
 
@@ -155,11 +157,15 @@ def run(
   )
   store = Stages(workdir, fingerprint, log)
   by_setting: dict[str, results.SettingResult] = {}
+  histories = setting_histories(config, log)
   progress = Progress(
-    sum(len(profile_specs(config, s)) for s in config.settings) * config.seeds * len(config.routers)
+    sum(len(profile_specs(config, s)) for s in histories)
+    * config.seeds
+    * len(config.routers)
+    * len(config.router_inputs)
   )
-  for setting in config.settings:
-    by_setting[setting] = run_setting(config, setting, workdir, store, timings, log, progress)
+  for setting, history in histories.items():
+    by_setting[setting] = run_setting(config, history, workdir, store, timings, log, progress)
 
   frame = results.results_frame([r for s in by_setting.values() for r in s.rows])
   io.write_csv(workdir / "results.csv", frame)
@@ -182,11 +188,28 @@ def run(
   return frame
 
 
-def run_setting(config, setting, workdir, store, timings, log, progress) -> results.SettingResult:
-  """Data, baselines, profiles, router grids and their evaluation for one setting."""
-  log(f"[{setting}] loading data ({config.data.source})")
+def setting_histories(config, log) -> dict[str, History]:
+  """The History of every setting the config runs; "lomo" expands into one fold per candidate.
+
+  Query texts are what the routers read (``config.data.query_format``).
+  """
+  out = {}
+  fmt = config.data.query_format
+  for setting in config.settings:
+    log(f"[{setting}] loading data ({config.data.source})")
+    if setting == "lomo":
+      base = stages.router_history(load_history(config.data, "standard"), fmt)
+      for fold in leave_one_out(base):
+        out[fold.setting] = fold
+    else:
+      out[setting] = stages.router_history(load_history(config.data, setting), fmt)
+  return out
+
+
+def run_setting(config, history, workdir, store, timings, log, progress) -> results.SettingResult:
+  """Baselines, profiles, router grids and their evaluation for one setting's History."""
+  setting = history.setting
   t0 = time.perf_counter()
-  history = load_history(config.data, setting)
   test = metrics.TestSet.from_history(history)
   log(history.summary())
   timings[f"{setting}/data"] = time.perf_counter() - t0
@@ -223,7 +246,7 @@ def _setting_profiles(config, history, specs, setting, workdir, store, embed, lo
 
 
 def _router_cells(config, history, test, specs, setting, workdir, store, timings, log, progress):
-  """Result rows and per-row performance of every (router, profile, seed) cell of a setting."""
+  """Result rows and per-row performance of every (inputs, router, profile, hparams, seed) cell."""
   seeds = list(range(int(config.seeds)))
   _, embed = stages.make_embed(config)
   t0 = time.perf_counter()
@@ -232,39 +255,70 @@ def _router_cells(config, history, test, specs, setting, workdir, store, timings
   t0 = time.perf_counter()
   query_emb_QxD = np.asarray(embed(history.query_texts), np.float32)
   timings[f"{setting}/encode_queries"] = time.perf_counter() - t0
-  prof_SxRxAxD = pset.profile_SxRxMxD[:, :, history.candidates]
+  prof = stages.normalize_profiles(pset.profile_SxRxMxD, config.profile_norm)
+  prof_SxRxAxD = prof[:, :, history.candidates]
   rows, cell_rows = [], {}
-  for router in config.routers:
-    t0 = time.perf_counter()
-    name = f"{setting}-router-{router}"
-    st = store.load(name)
-    if st is None:
+  for inputs in config.router_inputs:
+    feats_QxD = stages.query_features(history, query_emb_QxD, inputs)
+    for router in config.routers:
+      if registry.family(router).same_space and inputs != "prompt":
+        log(f"[{setting}] router {router}: compares queries with profiles; no {inputs} inputs")
+        continue
+      r_rows, r_cells = _router_stage(
+        config,
+        history,
+        test,
+        specs,
+        setting,
+        inputs,
+        router,
+        feats_QxD,
+        prof_SxRxAxD,
+        store,
+        timings,
+        log,
+      )
+      rows += r_rows
+      cell_rows.update(r_cells)
+      done = progress.add(len(specs) * len(seeds)) if progress is not None else ""
       log(
-        f"[{setting}] router {router}: training {len(specs)} profiles x {len(seeds)} seeds in one call"
+        f"[{setting}] router {router} ({inputs}): done in "
+        f"{timings[f'{setting}/{inputs}/{router}']:.1f} s; "
+        f"best cell {max(r['avg_performance'] for r in r_rows):.4f}; {done}"
       )
-      choices = stages.router_choices(
-        router, config, history, query_emb_QxD, prof_SxRxAxD, seeds, log
-      )
-      store.save(name, {"choices_SxRxQ": np.asarray(choices)})
-    else:
-      choices = st["choices_SxRxQ"]
-    timings[f"{setting}/{router}"] = time.perf_counter() - t0
-    ms, perf_SxRxQ = stages.evaluate_choices(choices, test)
-    keys = [
-      {**results.spec_keys(spec), "router": router, "seed": seeds[r]}
-      for spec in specs
-      for r in range(len(seeds))
-    ]
-    r_rows = results.metric_rows(setting, ms, test, keys)
-    rows += r_rows
-    for s, spec in enumerate(specs):
-      cell_rows[results.spec_cell_id(router, spec)] = perf_SxRxQ[s]
-    done = progress.add(len(specs) * len(seeds)) if progress is not None else ""
-    log(
-      f"[{setting}] router {router}: done in {timings[f'{setting}/{router}']:.1f} s; "
-      f"best cell {max(r['avg_performance'] for r in r_rows):.4f}; {done}"
-    )
   return rows, cell_rows
+
+
+def _router_stage(
+  config, history, test, specs, setting, inputs, router, feats_QxD, prof, store, timings, log
+):
+  """One router's grid for one input mode (stage-cached), evaluated into rows and cell rows."""
+  seeds = list(range(int(config.seeds)))
+  combos = hparam_grid(router_settings(config, router)[1])
+  t0 = time.perf_counter()
+  name = f"{setting}-router-{router}" + ("" if inputs == "prompt" else f"-{inputs}")
+  st = store.load(name)
+  if st is None:
+    log(
+      f"[{setting}] router {router} ({inputs}): training {len(specs)} profiles x "
+      f"{len(combos)} hyperparameter settings x {len(seeds)} seeds in one call"
+    )
+    st = stages.router_grid(router, config, history, feats_QxD, prof, seeds, log)
+    store.save(name, st)
+  timings[f"{setting}/{inputs}/{router}"] = time.perf_counter() - t0
+  choices = st["choices_SxRxQ"]
+  ms, perf_SxRxQ = stages.evaluate_choices(choices, test)
+  keys, cells = [], {}
+  for s, spec in enumerate(specs):
+    for h, hp in enumerate(combos):
+      i = s * len(combos) + h
+      cell = {**results.spec_keys(spec), "router": router, "inputs": inputs}
+      cell["hparams"] = hparams_text(hp)
+      cells[results.row_cell_id(cell)] = perf_SxRxQ[i]
+      for r in range(len(seeds)):
+        val = float(st["val_utility_SxR"][i, r])
+        keys.append({**cell, "seed": seeds[r], "val_utility": val})
+  return results.metric_rows(setting, ms, test, keys), cells
 
 
 def run_profiles(config, workdir, log=logging.info) -> dict[str, ProfileSet]:

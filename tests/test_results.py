@@ -19,14 +19,14 @@ def _setting():
   """Two flat/emb_gnn cells x 3 seeds for mlp (hand-made per-row performance), one baseline."""
   rng = np.random.default_rng(0)
   cells = {
-    results.cell_id("mlp", "flat", "TQD", 0, ""): rng.integers(0, 2, (3, Q)).astype(np.float32),
-    results.cell_id("mlp", "emb_gnn", "TQD", 2, "sym"): np.ones((3, Q), np.float32),
-    results.cell_id("mlp", "emb_gnn", "TQ", 2, "sym"): np.ones((3, Q), np.float32) * 0.5,
-    results.cell_id("mlp", "emb_gnn", "TD", 2, "sym"): np.zeros((3, Q), np.float32),
+    results.cell_id("mlp", "flat", "TQD", 0, "", "prompt"): rng.integers(0, 2, (3, Q)).astype(np.float32),
+    results.cell_id("mlp", "emb_gnn", "TQD", 2, "sym", "prompt"): np.ones((3, Q), np.float32),
+    results.cell_id("mlp", "emb_gnn", "TQ", 2, "sym", "prompt"): np.ones((3, Q), np.float32) * 0.5,
+    results.cell_id("mlp", "emb_gnn", "TD", 2, "sym", "prompt"): np.zeros((3, Q), np.float32),
   }
   rows = []
   for key, perf_RxQ in cells.items():
-    router, profile, graph, hops, norm = key.split("|")
+    router, inputs, hparams, profile, graph, hops, norm = key.split("|")
     for seed in range(3):
       rows.append(
         {
@@ -37,7 +37,10 @@ def _setting():
           "learn": "tf",
           "norm": norm,
           "router": router,
+          "inputs": inputs,
+          "hparams": hparams,
           "seed": seed,
+          "val_utility": 0.5,
           "avg_performance": float(perf_RxQ[seed].mean()),
           "hit_rate": 1.0,
           "cost_per_query": np.nan,
@@ -78,7 +81,7 @@ def test_cell_stats_means_and_paired_bootstrap():
   frame, by_setting, cells, _ = _setting()
   stats = results.cell_stats(frame, by_setting, ROUTERS, 200, 0)
   assert len(stats) == 4 and set(stats["seeds"]) == {3}
-  keys = [results.cell_id(r.router, r.profile, r.graph, r.hops, r.norm) for r in stats.itertuples()]
+  keys = [results.row_cell_id(r) for r in stats.itertuples()]
   for r, k in zip(stats.itertuples(), keys, strict=True):
     assert r.mean == pytest.approx(cells[k].mean(), abs=1e-6)
     assert r.sd == pytest.approx(cells[k].mean(1).std(ddof=1), abs=1e-6)
@@ -129,12 +132,15 @@ def test_summary_prints_the_computed_numbers(tmp_path):
   c = ml_collections.ConfigDict(
     {
       "name": "t",
-      "data": {"source": "synthetic", "data_dir": ""},
+      "data": {"source": "synthetic", "data_dir": "", "query_format": "prompt"},
       "settings": ("standard",),
       "encoder": "hashing",
       "summarizer": "template",
       "seeds": 3,
       "routers": ROUTERS,
+      "router_inputs": ("prompt",),
+      "profile_norm": "l2",
+      "val_split": "stratified",
       "bootstrap": 200,
     }
   )

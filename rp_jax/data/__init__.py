@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from rp_jax.data.generic import load_generic
+from rp_jax.data.holdout import hold_out, leave_one_out
 from rp_jax.data.routeprofile import load_routeprofile
 from rp_jax.data.synthetic import make_history
 from rp_jax.types import History
 
-__all__ = ["load_generic", "load_history", "load_routeprofile", "make_history"]
+__all__ = [
+  "hold_out",
+  "leave_one_out",
+  "load_generic",
+  "load_history",
+  "load_routeprofile",
+  "make_history",
+]
 
 
 def load_history(data_config, setting: str) -> History:

@@ -67,6 +67,7 @@ import optax
 
 from rp_jax import train as tr
 from rp_jax.ops import NEG, PRECISION
+from rp_jax.routers import validation
 from rp_jax.routers.base import Family, RouterFns
 from rp_jax.routers.data import RouterData
 
@@ -89,6 +90,9 @@ class GraphConfig:
     cosine_alpha: final learning rate fraction (1.0 = constant, as the reference's Adam).
     skip_empty: guard updates against batches without any label; ``resolve`` sets it False when
       every training query has a label on a trainable model.
+    val_metric: epoch selection by "utility" (routing utility of the argmax over all candidates,
+      ``rp_jax.routers.validation``) or "labelled" (the mean label of the argmax among the models
+      whose label is known: the previous default; it never routes to unlabelled models).
   """
 
   epochs: int = 100
@@ -103,8 +107,11 @@ class GraphConfig:
   clip_norm: float = 1.0
   cosine_alpha: float = 1.0
   skip_empty: bool = True
+  val_metric: str = "utility"
 
   def __post_init__(self):
+    if self.val_metric not in ("utility", "labelled"):
+      raise ValueError(f"unknown val_metric {self.val_metric!r}; expected 'utility' or 'labelled'")
     if min(self.epochs, self.batch_size, self.hidden, self.heads, self.layers) < 1:
       raise ValueError("GraphConfig: epochs, batch_size, hidden, heads and layers must be >= 1")
     if not 0.0 <= self.dropout < 1.0:
@@ -316,6 +323,10 @@ def make(config: GraphConfig, data: RouterData) -> RouterFns:
 
   def validate(params, profile_AxD, sp, hparams):
     queries, node_mask, start = eval_graph(sp, data.train_q_QxD[sp.val_idx])
+    if config.val_metric == "utility":  # argmax over all candidates, as at test time
+      all_A = jnp.ones_like(trainable_A)
+      logits_VxA = apply(params, queries, node_mask, profile_AxD, all_A)[start:]
+      return validation.val_utility(logits_VxA, data, sp)
     logits_VxA = apply(params, queries, node_mask, profile_AxD, trainable_A)[start:]
     labels_VxA = data.labels_QxA[sp.val_idx]
     known = jnp.isfinite(labels_VxA) & trainable_A[None, :]

@@ -47,6 +47,7 @@ import numpy as np
 
 from rp_jax import train as tr
 from rp_jax.ops import PRECISION
+from rp_jax.routers import validation
 from rp_jax.routers.base import Family, RouterFns
 from rp_jax.routers.data import RouterData
 
@@ -70,6 +71,8 @@ class MLPConfig:
     cosine_alpha: final learning rate as a fraction of the initial one.
     skip_empty: guard updates against batches without pairs; ``resolve`` sets it False for
       "query" batching when every training query has a pair (no batch can then be empty).
+    val_metric: epoch selection by "utility" (routing utility of the argmax over all candidates,
+      ``rp_jax.routers.validation``) or "pairs" (pair accuracy: the reference's).
   """
 
   epochs: int = 20
@@ -83,8 +86,11 @@ class MLPConfig:
   clip_norm: float = 1.0
   cosine_alpha: float = 0.1
   skip_empty: bool = True
+  val_metric: str = "utility"
 
   def __post_init__(self):
+    if self.val_metric not in ("utility", "pairs"):
+      raise ValueError(f"unknown val_metric {self.val_metric!r}; expected 'utility' or 'pairs'")
     if self.batching not in BATCHINGS:
       raise ValueError(f"unknown MLPRouter batching {self.batching!r}; expected one of {BATCHINGS}")
     if self.epochs < 1 or self.batch_size < 1 or self.hidden < 1 or self.out < 1:
@@ -242,9 +248,11 @@ def make(config: MLPConfig, data: RouterData) -> RouterFns:
       return margin_loss(better=pick(1), worse=pick(2), mask=valid_B, margin=hparams["margin"])
 
   def validate(params, profile_AxD, sp, hparams):
-    """Pair accuracy (better strictly above worse) over the validation queries' pairs."""
+    """Routing utility, or pair accuracy (better strictly above worse), on validation queries."""
     ids = sp.val_idx
     s_VxA = scores(params, data.train_q_QxD[ids], profile_AxD)
+    if config.val_metric == "utility":
+      return validation.val_utility(s_VxA, data, sp)
     table = data.pair_table_QxKx2[ids]
     mask = data.pair_mask_QxK[ids]
     right = jnp.take_along_axis(s_VxA, table[..., 0], 1) > jnp.take_along_axis(
