@@ -245,6 +245,18 @@ def new_model_recall(sel_QxA: jax.Array, perf_QxA: jax.Array, new_A: jax.Array) 
   return jnp.where(num_eligible > 0, hits / jnp.maximum(num_eligible, 1), jnp.nan)
 
 
+def new_model_precision(sel_QxA: jax.Array, perf_QxA: jax.Array, new_A: jax.Array) -> jax.Array:
+  """Scalar share of the rows routed to a new candidate on which that choice is among the best.
+
+  A row on which all candidates tie counts as right. NaN if no row is routed to a new candidate.
+  """
+  best_QxA = perf_QxA == jnp.max(perf_QxA, axis=-1, keepdims=True)
+  new_QxA = sel_QxA * new_A[None, :].astype(sel_QxA.dtype)
+  routed = jnp.sum(new_QxA)
+  right = jnp.sum(new_QxA * best_QxA.astype(sel_QxA.dtype))
+  return jnp.where(routed > 0, right / jnp.maximum(routed, 1e-12), jnp.nan)
+
+
 def evaluate(sel_QxA: jax.Array, test: TestSet) -> dict[str, jax.Array]:
   """All metrics of one selection on a test set.
 
@@ -256,7 +268,8 @@ def evaluate(sel_QxA: jax.Array, test: TestSet) -> dict[str, jax.Array]:
 
   Returns:
     Scalars ``avg_performance``, ``hit_rate``, ``regret``, ``selection_entropy``,
-    ``cost_per_query``, ``new_model_selection_rate``, ``new_model_recall``, and arrays
+    ``cost_per_query``, ``new_model_selection_rate``, ``new_model_recall``,
+    ``new_model_precision``, and arrays
     ``per_task`` [T] (``test.task_names`` order) and ``histogram`` [A] (``test.candidate_names``
     order).
   """
@@ -272,6 +285,7 @@ def evaluate(sel_QxA: jax.Array, test: TestSet) -> dict[str, jax.Array]:
     "cost_per_query": cost_per_query(sel_QxA, jnp.asarray(test.cost_QxA)),
     "new_model_selection_rate": new_model_selection_rate(sel_QxA, new_A),
     "new_model_recall": new_model_recall(sel_QxA, perf_QxA, new_A),
+    "new_model_precision": new_model_precision(sel_QxA, perf_QxA, new_A),
     "per_task": per_task_means(sel_QxA, perf_QxA, jnp.asarray(test.task_Q), test.num_tasks),
     "histogram": selection_histogram(sel_QxA),
   }

@@ -176,6 +176,48 @@ def _baseline_table(bstats: pd.DataFrame, setting: str) -> list[str]:
   return lines
 
 
+def _quality(quality: pd.DataFrame | None, lomo: pd.DataFrame | None) -> list[str]:
+  """The validation-selected router of each family (``quality.csv``) and the lomo folds."""
+  if quality is None or quality.empty:
+    return []
+  lines = [
+    "## Validation-selected routers",
+    "",
+    "Per setting, router family and inputs: the profile and hyperparameters with the best mean "
+    "validation utility over seeds (validation queries carved from the training queries; the "
+    "test rows chose nothing), then its test avg performance (mean over seeds, 95% paired "
+    "bootstrap CI) and its paired difference with the per-task lookup (task_best_pairs); p = "
+    "P(no improvement) over bootstrap resamples. A CI that covers the lookup's value is a tie.",
+    "",
+    "| setting | router | inputs | choice | val utility | avg perf (95% CI) | vs lookup (p) "
+    "| new-model recall |",
+    "|---|---|---|---|---|---|---|---|",
+  ]
+  for r in quality.itertuples():
+    recall = "–" if not np.isfinite(r.new_model_recall) else f"{r.new_model_recall:.3f}"
+    lines.append(
+      f"| {r.setting} | {r.router} | {r.inputs} | {r.choice} | {r.val_utility:.4f} | "
+      f"{r.avg_performance:.4f} [{r.ci_low:.3f}, {r.ci_high:.3f}] | "
+      f"{r.delta_vs_lookup:+.4f} ({r.p_vs_lookup:.2f}) | {recall} |"
+    )
+  lines.append("")
+  if lomo is not None and not lomo.empty:
+    lines += [
+      "### Leave each candidate out (lomo)",
+      "",
+      "| router | inputs | held out | avg perf | new-model recall | precision | lookup without |",
+      "|---|---|---|---|---|---|---|",
+    ]
+    fmt = lambda x: "–" if not np.isfinite(x) else f"{x:.3f}"
+    for r in lomo.itertuples():
+      lines.append(
+        f"| {r.router} | {r.inputs} | {r.held_out} | {r.avg_performance:.4f} | "
+        f"{fmt(r.new_model_recall)} | {fmt(r.new_model_precision)} | {r.lookup_without:.4f} |"
+      )
+    lines.append("")
+  return lines
+
+
 _CLAIM_TITLES = {
   1: "**Claim 1 — structured profiles beat flat ones.**",
   2: "**Claim 2 — query-level signals beat domain-level ones** (T+Q vs T+D).",
@@ -214,6 +256,9 @@ def write_summary(
   bstats: pd.DataFrame,
   evidence: list[Evidence],
   timings: dict[str, float],
+  *,
+  quality: pd.DataFrame | None = None,
+  lomo: pd.DataFrame | None = None,
 ) -> None:
   """Writes ``summary.md`` (atomically) from the sweep's results and statistics.
 
@@ -278,6 +323,7 @@ def write_summary(
     bt = _baseline_table(bstats, setting)
     if bt:
       lines += ["### Baselines", "", *bt, ""]
+  lines += _quality(quality, lomo)
   if evidence:
     lines += _claims(evidence)
     lines.append("")

@@ -38,6 +38,7 @@ RESULT_COLUMNS = (
   "selection_entropy",
   "new_model_selection_rate",
   "new_model_recall",
+  "new_model_precision",
 )
 KEY_COLUMNS = RESULT_COLUMNS[:10]
 METRIC_COLUMNS = RESULT_COLUMNS[11:]
@@ -303,3 +304,132 @@ def claims(
     text = "best new-model recall by profile: " + ", ".join(f"{k} {v:.3f}" for k, v in fam.items())
     out.append(Evidence(3, r, text))
   return out
+
+
+# -- validation-selected cells (configs/quality.py) -----------------------------------------------
+
+QUALITY_COLUMNS = (
+  "setting",
+  "router",
+  "inputs",
+  "choice",
+  "val_utility",
+  "avg_performance",
+  "ci_low",
+  "ci_high",
+  "delta_vs_lookup",
+  "p_vs_lookup",
+  "new_model_recall",
+)
+LOMO_COLUMNS = (
+  "router",
+  "inputs",
+  "held_out",
+  "choice",
+  "avg_performance",
+  "new_model_recall",
+  "new_model_precision",
+  "lookup_without",
+)
+LOOKUP = "task_best_pairs"
+
+
+def select_cells(stats: pd.DataFrame) -> pd.DataFrame:
+  """Per (setting, router, inputs): the cell (profile and hyperparameters) with the best mean
+  validation utility over seeds (ties: the first in config order). Test rows play no part."""
+  if stats.empty:
+    return stats
+  key = stats["val_utility"].fillna(-np.inf)
+  group = [stats[c] for c in ("setting", "router", "inputs")]
+  best = key.groupby(group, sort=False).transform("max")
+  first = (key == best).groupby(group, sort=False).cumsum() == 1
+  return stats[(key == best) & first].reset_index(drop=True)
+
+
+def choice_text(r) -> str:
+  """The selected cell as text: profile id and hyperparameters."""
+  parts = [str(r["profile"])]
+  if str(r["graph"]):
+    parts.append(str(r["graph"]))
+  if str(r["profile"]) not in ("index", "flat"):
+    parts.append(f"k{r['hops']}")
+  if str(r["norm"]):
+    parts.append(str(r["norm"]))
+  return "-".join(parts) + (f" {r['hparams']}" if r["hparams"] else "")
+
+
+def _versus_lookup(rows_xQ: np.ndarray, look_xQ: np.ndarray, num_resamples: int, seed: int):
+  """(mean, CI low, CI high, mean difference, one-sided p) of rows vs the lookup's, paired."""
+  key = jax.random.key(seed)
+  rows_Q, look_Q = rows_xQ.reshape(-1), look_xQ.reshape(-1)
+  ci = metrics.bootstrap(key, jnp.asarray(rows_Q[None]), num_resamples)
+  p_better = float(
+    metrics.prob_better(key, jnp.asarray(rows_Q), jnp.asarray(look_Q), num_resamples)
+  )
+  return (
+    float(rows_Q.mean()),
+    float(ci["lo"][0]),
+    float(ci["hi"][0]),
+    float((rows_Q - look_Q).mean()),
+    1.0 - p_better,
+  )
+
+
+def quality_table(
+  stats: pd.DataFrame, results: dict[str, SettingResult], num_resamples: int, seed: int
+) -> pd.DataFrame:
+  """``quality.csv``: per (setting, router, inputs) the validation-selected cell, its test avg
+  performance (mean over seeds) with a 95% paired bootstrap CI, and its paired comparison with
+  the per-task lookup (``task_best_pairs``): mean difference and the one-sided bootstrap p-value
+  P(no improvement). Leave-one-out folds (settings ``lomo:<model>``) are aggregated into one
+  ``lomo`` row per (router, inputs): the selection is made per fold, and the statistics pool the
+  folds' test rows (each fold against its own lookup)."""
+  sel = select_cells(stats)
+  out = []
+  for (setting, router, inputs), _ in sel.groupby(["setting", "router", "inputs"], sort=False):
+    if setting.startswith("lomo:"):
+      continue
+    r = sel[(sel["setting"] == setting) & (sel["router"] == router) & (sel["inputs"] == inputs)]
+    r = r.iloc[0]
+    res = results[setting]
+    rows = res.cell_rows[row_cell_id(r)].mean(0)
+    stat = _versus_lookup(rows, res.baseline_rows[LOOKUP], num_resamples, seed)
+    out.append((setting, router, inputs, choice_text(r), r["val_utility"], *stat, r["recall"]))
+  folds = sel[sel["setting"].str.startswith("lomo:")]
+  for (router, inputs), g in folds.groupby(["router", "inputs"], sort=False):
+    rows = np.stack(
+      [results[r["setting"]].cell_rows[row_cell_id(r)].mean(0) for _, r in g.iterrows()]
+    )
+    look = np.stack([results[f].baseline_rows[LOOKUP] for f in g["setting"]])
+    stat = _versus_lookup(rows, look, num_resamples, seed)
+    choices = sorted({choice_text(r) for _, r in g.iterrows()})
+    choice = choices[0] if len(choices) == 1 else f"per fold ({len(choices)} different)"
+    out.append(("lomo", router, inputs, choice, g["val_utility"].mean(), *stat, g["recall"].mean()))
+  return pd.DataFrame(out, columns=list(QUALITY_COLUMNS))
+
+
+def lomo_table(stats: pd.DataFrame, frame: pd.DataFrame, results: dict[str, SettingResult]):
+  """``lomo.csv``: per fold and (router, inputs), the validation-selected cell's test numbers and
+  the lookup without the held-out model (``task_best_pairs`` of the fold: it never picks it)."""
+  sel = select_cells(stats)
+  sel = sel[sel["setting"].str.startswith("lomo:")]
+  out = []
+  for _, r in sel.iterrows():
+    f = frame[(frame["setting"] == r["setting"]) & (frame["router"] == r["router"])]
+    f = f[(f["inputs"] == r["inputs"]) & (f["hparams"] == r["hparams"])]
+    f = f[(f["profile"] == r["profile"]) & (f["graph"] == r["graph"]) & (f["norm"] == r["norm"])]
+    f = f[f["hops"].astype(str) == str(r["hops"])]
+    look = frame[(frame["setting"] == r["setting"]) & (frame["router"] == LOOKUP)]
+    out.append(
+      (
+        r["router"],
+        r["inputs"],
+        r["setting"].removeprefix("lomo:"),
+        choice_text(r),
+        float(f["avg_performance"].mean()),
+        float(f["new_model_recall"].mean()),
+        float(f["new_model_precision"].mean()),
+        float(look["avg_performance"].iloc[0]) if len(look) else float("nan"),
+      )
+    )
+  return pd.DataFrame(out, columns=list(LOMO_COLUMNS))

@@ -178,7 +178,15 @@ def run(
   stats = results.cell_stats(frame, by_setting, routers, nb, bseed)
   bstats = results.baseline_stats(frame, by_setting, routers, nb, bseed)
   evidence = results.claims(stats, by_setting, routers, nb, bseed + 1)
-  report.write_summary(workdir, config, by_setting, stats, bstats, evidence, timings)
+  quality = results.quality_table(stats, by_setting, nb, bseed + 2)
+  lomo = results.lomo_table(stats, frame, by_setting)
+  if not quality.empty:
+    io.write_csv(workdir / "quality.csv", quality)
+  if not lomo.empty:
+    io.write_csv(workdir / "lomo.csv", lomo)
+  report.write_summary(
+    workdir, config, by_setting, stats, bstats, evidence, timings, quality=quality, lomo=lomo
+  )
   if config.figures:
     report.write_figures(workdir, frame)
   timings["report"] = time.perf_counter() - t0
