@@ -24,4 +24,5 @@ def get_config(arg=None):
   c.route.profile = "emb_gnn:TQD:2"
   c.route.router = "mlp"
   c.route.seed = 0
+  c.route.inputs = "prompt"  # prompt | prompt+task (then each query line carries its "task")
   return rp_config.apply_common_args(c, arg)

@@ -37,6 +37,7 @@ from rp_jax.routers import registry
 
 PROFILES = ("index", "flat", "emb_gnn", "text_gnn", "trainable")
 ROUTERS = registry.ROUTERS
+PAPER_ROUTERS = ("sim", "mlp", "graph")
 SETTINGS = ("standard", "newllm", "lomo")
 QUERY_FORMATS = ("prompt", "raw")
 ROUTER_INPUTS = ("prompt", "prompt+task")
@@ -292,6 +293,7 @@ def paper_protocol(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   validation split drawn by each cell, and the reference's epoch selection (MLP: pair accuracy;
   Graph: the mean label of the argmax among labelled models).
   """
+  c.routers = PAPER_ROUTERS
   c.data.query_format = "raw"
   c.profile_norm = "none"
   c.val_split = "random"

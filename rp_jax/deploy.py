@@ -35,7 +35,7 @@ from rp_jax import config as cfg_lib
 from rp_jax import io, stages
 from rp_jax.config import ProfileSpec, parse_profile
 from rp_jax.data import load_history
-from rp_jax.routers import grid, registry
+from rp_jax.routers import grid, registry, validation
 from rp_jax.routers.data import make_router_data
 from rp_jax.types import DataError, History
 
@@ -53,6 +53,11 @@ class RouterBundle:
     candidate_names: [A] names.
     encoder: how queries are embedded (``encoder``, ``name``, ``dim``, ...).
     profile_id: the profile spec the candidates' profiles come from.
+    inputs: "prompt" (the query text) or "prompt+task" (also the query's task, one-hot over
+      ``task_names``).
+    task_names: the tasks a "prompt+task" router knows (an unknown task gets no task feature).
+    query_format: the text the router was trained on ("prompt": the formatted prompt an LLM
+      receives; "raw": the bare query): route the same kind of text.
     info: provenance (setting, data source, seed, best epoch).
   """
 
@@ -64,6 +69,9 @@ class RouterBundle:
   candidate_names: list[str]
   encoder: dict
   profile_id: str
+  inputs: str = "prompt"
+  task_names: list[str] = dataclasses.field(default_factory=list)
+  query_format: str = "prompt"
   info: dict = dataclasses.field(default_factory=dict)
 
   def static_config(self):
@@ -82,22 +90,46 @@ def profile_for_models(
 
 
 def fit(
-  config, history: History, profile: str, router: str, seed: int = 0, log=logging.info
+  config,
+  history: History,
+  profile: str,
+  router: str,
+  seed: int = 0,
+  log=logging.info,
+  hparams: dict[str, float] | None = None,
 ) -> RouterBundle:
   """Builds one profile, trains one router on it (one seed) and returns the bundle.
 
   The router is trained exactly as one cell of the sweep (``grid.train_cell``: same config,
   hyperparameters, validation split and epoch selection), and the bundle keeps that cell's state.
+
+  Args:
+    hparams: the traced hyperparameters to train with (e.g. the validation-selected values of a
+      sweep's ``quality.csv``); None: the config's, which must then hold one value each.
   """
   spec = parse_profile(profile, config.emb_gnn.norm, config.emb_gnn.self_loop)
   enc, embed = stages.make_embed(config)
   prof_MxD = profile_for_models(config, history, spec, embed, seed)
+  inputs = str(config.route.get("inputs", "prompt")) if "route" in config else "prompt"
   query_emb = np.asarray(embed(history.query_texts), np.float32)
-  data = make_router_data(history, query_emb)
-  static, hp = cfg_lib.router_settings(config, router)
+  data = make_router_data(history, stages.query_features(history, query_emb, inputs))
+  static, values = cfg_lib.router_settings(config, router)
   static = grid.resolve_config(router, static, data)
-  prof_AxD = prof_MxD[history.candidates]
-  out = grid.train_cell(router, static, data, prof_AxD, seed, hp, return_state=True)
+  if hparams is None:
+    combos = cfg_lib.hparam_grid(values)
+    if len(combos) != 1:
+      swept = sorted(k for k, v in values.items() if len(v) > 1)
+      raise ValueError(
+        f"config.{router} sweeps {swept}; a deployed router needs one value each: pass "
+        "hparams= (e.g. the validation-selected values in quality.csv) or set single values"
+      )
+    hparams = combos[0]
+  hp = {k: float(v) for k, v in hparams.items()}
+  prof_AxD = stages.normalize_profiles(prof_MxD, config.profile_norm)[history.candidates]
+  split = None
+  if config.val_split == "stratified":
+    split = validation.stratified_split(np.asarray(data.train_task_Q), config.val_fraction, seed)
+  out = grid.train_cell(router, static, data, prof_AxD, seed, hp, split=split, return_state=True)
   info = {"setting": history.setting, "source": history.source, "seed": seed}
   if registry.family(router).trainable:
     info["best_epoch"] = int(out["best_epoch"])
@@ -117,6 +149,9 @@ def fit(
       "model_dir": config.model_dir,
     },
     profile_id=spec.id,
+    inputs=inputs,
+    task_names=list(history.task_names),
+    query_format=str(config.data.query_format),
     info=info,
   )
 
@@ -166,9 +201,34 @@ def route_embeddings(bundle: RouterBundle, query_QxD: np.ndarray) -> np.ndarray:
   )
 
 
-def route_texts(bundle: RouterBundle, texts: Sequence[str], embed) -> list[str]:
-  """The chosen model name for each query text (``embed`` = the bundle's encoder, cached)."""
-  idx = route_embeddings(bundle, np.asarray(embed(list(texts)), np.float32))
+def query_features(
+  bundle: RouterBundle, emb_QxD: np.ndarray, tasks: Sequence[str] | None = None
+) -> np.ndarray:
+  """The router's input features of embedded queries (with the task one-hot if it takes one)."""
+  emb_QxD = np.asarray(emb_QxD, np.float32)
+  if bundle.inputs == "prompt":
+    return emb_QxD
+  if tasks is None or len(tasks) != len(emb_QxD):
+    raise ValueError(
+      f"this router reads the query's task too (inputs {bundle.inputs!r}): give one task name "
+      f"per query (known tasks: {bundle.task_names})"
+    )
+  onehot = np.zeros((len(tasks), len(bundle.task_names)), np.float32)
+  for i, t in enumerate(tasks):
+    if t in bundle.task_names:
+      onehot[i, bundle.task_names.index(t)] = 1.0
+  return np.concatenate([emb_QxD, onehot], axis=1)
+
+
+def route_texts(
+  bundle: RouterBundle, texts: Sequence[str], embed, tasks: Sequence[str] | None = None
+) -> list[str]:
+  """The chosen model name for each query text (``embed`` = the bundle's encoder, cached).
+
+  ``tasks``: each query's task name, for routers with "prompt+task" inputs.
+  """
+  feats = query_features(bundle, np.asarray(embed(list(texts)), np.float32), tasks)
+  idx = route_embeddings(bundle, feats)
   return [bundle.candidate_names[i] for i in idx.tolist()]
 
 
@@ -212,8 +272,9 @@ def load(folder) -> RouterBundle:
 # -- the launch.route command -------------------------------------------------------------------
 
 
-def read_queries(path: str, stdin: IO[str] | None = None) -> list[str]:
-  """Query texts from JSONL (``{"query": ...}`` per line), plain text lines, or '-' (stdin)."""
+def read_queries(path: str, stdin: IO[str] | None = None) -> tuple[list[str], list[str | None]]:
+  """(texts, tasks) from JSONL (``{"query": ..., "task": ...}`` per line; ``task`` optional),
+  plain text lines, or '-' (stdin)."""
   if path == "-":
     lines = (stdin or sys.stdin).read().splitlines()
   else:
@@ -221,7 +282,7 @@ def read_queries(path: str, stdin: IO[str] | None = None) -> list[str]:
     if not p.is_file():
       raise DataError(path, None, "queries file not found")
     lines = p.read_text(encoding="utf-8").splitlines()
-  out = []
+  texts, tasks = [], []
   for i, line in enumerate(lines, 1):
     if not line.strip():
       continue
@@ -229,12 +290,17 @@ def read_queries(path: str, stdin: IO[str] | None = None) -> list[str]:
       obj = json.loads(line)
     except json.JSONDecodeError:
       obj = line  # a plain text line is a query too
+    task = None
     if isinstance(obj, dict):
       if not isinstance(obj.get("query"), str):
         raise DataError(path, f"line {i}", "expected a JSON object with a string 'query'")
+      task = obj.get("task")
+      if task is not None and not isinstance(task, str):
+        raise DataError(path, f"line {i}", "'task' must be a string (a task name)")
       obj = obj["query"]
-    out.append(str(obj))
-  return out
+    texts.append(str(obj))
+    tasks.append(task)
+  return texts, tasks
 
 
 def run(
@@ -259,17 +325,19 @@ def run(
   """
   folder = pathlib.Path(workdir)
   out = out or sys.stdout
+  fmt = config.data.query_format
   if fit_router:
-    history = load_history(config.data, config.settings[0])
+    history = stages.router_history(load_history(config.data, config.settings[0]), fmt)
     bundle = fit(config, history, config.route.profile, config.route.router, config.route.seed, log)
     save(bundle, folder)
     log(f"saved {bundle.router} router on {bundle.profile_id} to {folder}")
   if add_models:
     bundle = load(folder)
-    history = load_history(config.data, config.settings[0])
+    history = stages.router_history(load_history(config.data, config.settings[0]), fmt)
     _, embed = stages.make_embed(config)
     spec = parse_profile(config.route.profile, config.emb_gnn.norm, config.emb_gnn.self_loop)
     prof = profile_for_models(config, history, spec, embed, config.route.seed)
+    prof = stages.normalize_profiles(prof, config.profile_norm)
     for name in add_models:
       bundle = add_candidate(bundle, name, prof[history.model_index(name)])
     save(bundle, folder)
@@ -277,6 +345,7 @@ def run(
   if queries:
     bundle = load(folder)
     _, embed = stages.make_embed(config)
-    texts = read_queries(queries)
-    for q, m in zip(texts, route_texts(bundle, texts, embed), strict=True):
+    texts, tasks = read_queries(queries)
+    given = None if all(t is None for t in tasks) else tasks
+    for q, m in zip(texts, route_texts(bundle, texts, embed, given), strict=True):
       print(json.dumps({"query": q, "model": m}), file=out)

@@ -144,7 +144,8 @@ def _other_cells(stats, setting) -> list[str]:
   rows = []
   for r in s.itertuples():
     key = (r.profile, str(r.graph), int(r.hops) if str(r.hops) not in ("", "nan") else 0)
-    if (key in known1 or key in known2) and (r.norm in ("", "sym") or r.profile != "emb_gnn"):
+    paper_cell = r.router in ROUTER_COLS and (key in known1 or key in known2)
+    if paper_cell and (r.norm in ("", "sym") or r.profile != "emb_gnn"):
       continue
     rows.append(
       f"| {r.router} | {r.profile} | {r.graph} | {r.hops} | {r.norm} | "

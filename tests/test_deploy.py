@@ -13,7 +13,7 @@ from configs import route as route_config
 from configs import test as test_config
 from rp_jax import deploy, stages
 from rp_jax.data import load_history
-from rp_jax.routers import grid, registry
+from rp_jax.routers import grid, registry, validation
 from rp_jax.routers.data import make_router_data
 from rp_jax.types import DataError
 
@@ -57,15 +57,17 @@ def test_save_load_roundtrip_routes_identically(fitted):
 def test_deployed_router_routes_the_test_rows_as_evaluated(router):
   """The bundle's routing of the test rows equals the evaluated cell's choices, per family."""
   c = _config()
-  history = load_history(c.data, "standard")
+  history = stages.router_history(load_history(c.data, "standard"), c.data.query_format)
   profile = "flat:TQD" if router == "sim" else c.route.profile
   bundle = deploy.fit(c, history, profile, router, seed=1, log=lambda s: None)
   _, embed = stages.make_embed(c)
   q_emb = np.asarray(embed(history.query_texts), np.float32)
   data = make_router_data(history, q_emb)
   static = grid.resolve_config(router, bundle.static_config(), data)
+  # The sweep's cell: same features, stratified validation split of seed 1, hyperparameters.
+  split = validation.stratified_split(data.train_task_Q, c.val_fraction, 1)
   evaluated = grid.train_cell(
-    router, static, data, bundle.profile_AxD, 1, bundle.hparams, return_state=False
+    router, static, data, bundle.profile_AxD, 1, bundle.hparams, split=split, return_state=False
   )
   deployed = deploy.route_embeddings(bundle, q_emb[history.test_queries])
   np.testing.assert_array_equal(deployed, np.asarray(evaluated["choices"]))
@@ -128,8 +130,8 @@ def test_read_queries_formats_and_errors(tmp_path):
   f.write_text('{"query": "a"}\nplain text line\n\n{"query": 3}\n')
   with pytest.raises(DataError, match="line 4"):
     deploy.read_queries(str(f))
-  f.write_text('{"query": "a"}\nplain text line\n')
-  assert deploy.read_queries(str(f)) == ["a", "plain text line"]
+  f.write_text('{"query": "a", "task": "t0"}\nplain text line\n')
+  assert deploy.read_queries(str(f)) == (["a", "plain text line"], ["t0", None])
   with pytest.raises(DataError, match="not found"):
     deploy.read_queries(str(tmp_path / "missing.jsonl"))
 

@@ -19,7 +19,9 @@ def _setting():
   """Two flat/emb_gnn cells x 3 seeds for mlp (hand-made per-row performance), one baseline."""
   rng = np.random.default_rng(0)
   cells = {
-    results.cell_id("mlp", "flat", "TQD", 0, "", "prompt"): rng.integers(0, 2, (3, Q)).astype(np.float32),
+    results.cell_id("mlp", "flat", "TQD", 0, "", "prompt"): rng.integers(0, 2, (3, Q)).astype(
+      np.float32
+    ),
     results.cell_id("mlp", "emb_gnn", "TQD", 2, "sym", "prompt"): np.ones((3, Q), np.float32),
     results.cell_id("mlp", "emb_gnn", "TQ", 2, "sym", "prompt"): np.ones((3, Q), np.float32) * 0.5,
     results.cell_id("mlp", "emb_gnn", "TD", 2, "sym", "prompt"): np.zeros((3, Q), np.float32),

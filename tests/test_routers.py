@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rp_jax import tracing
-from rp_jax.config import base_config, router_settings
+from rp_jax.config import base_config, hparam_grid, router_settings
 from rp_jax.routers import graph, grid, mlp, registry, sim
 from rp_jax.routers.data import make_router_data
 from rp_jax.types import TEST, TRAIN, History
@@ -375,7 +375,11 @@ def test_held_out_model_never_reaches_the_mlp_loss():
 def test_graph_transductive_newllm_never_sees_the_held_out_model():
   hist, emb = tiny_history(held_out=(CANDIDATES[1],))
   data = make_router_data(hist, emb)
-  cfg = graph.GraphConfig(epochs=3, hidden=16, heads=2, batch_size=16, transductive=True)
+  # Epoch selection among the labelled models only: utility selection scores the argmax over all
+  # candidates, so the kept epoch (not the training) may depend on the held-out profile there.
+  cfg = graph.GraphConfig(
+    epochs=3, hidden=16, heads=2, batch_size=16, transductive=True, val_metric="labelled"
+  )
   # Subgraph steps in transductive mode add test queries as extra nodes, in proportion.
   n_val, _, n_ctx = graph.static_sizes(cfg, data)
   assert n_ctx == int(np.ceil(16 * NUM_TEST / (NUM_TRAIN - n_val)))
@@ -399,9 +403,19 @@ def test_router_settings_from_the_config_schema():
   c = base_config()
   static, hp = router_settings(c, "mlp")
   assert static == mlp.MLPConfig()  # the sweep defaults are SPEC §2's, as the router's
-  assert hp == pytest.approx(mlp.DEFAULT_HPARAMS)
+  assert hp == {k: (pytest.approx(v),) for k, v in mlp.DEFAULT_HPARAMS.items()}
   static, hp = router_settings(c, "graph")
-  assert static == graph.GraphConfig() and hp["learning_rate"] == pytest.approx(1e-4)
+  assert static == graph.GraphConfig() and hp["learning_rate"] == (pytest.approx(1e-4),)
+  # Hyperparameters hold tuples of values: the sweep trains every combination.
+  with c.unlocked():
+    c.mlp.learning_rate = (1e-4, 1e-3)
+    c.mlp.margin = (0.1, 0.2, 0.5)
+  grid_ = hparam_grid(router_settings(c, "mlp")[1])
+  assert len(grid_) == 6 and grid_[1] == {
+    "learning_rate": 1e-4,
+    "weight_decay": 1e-4,
+    "margin": 0.2,
+  }
   # Every static field is a config key (val_fraction is shared by all routers).
   for r in registry.ROUTERS:
     fields = set(registry.family(r).config_cls.__dataclass_fields__) - {"val_fraction"}

@@ -16,10 +16,12 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 
-from rp_jax.routers import graph, mlp, sim
+from rp_jax.routers import graph, knn, mf, mlp, sim
 from rp_jax.routers.base import Family
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (sim.FAMILY, mlp.FAMILY, graph.FAMILY)}
+FAMILIES: dict[str, Family] = {
+  f.name: f for f in (sim.FAMILY, mlp.FAMILY, graph.FAMILY, mf.FAMILY, knn.FAMILY)
+}
 ROUTERS: tuple[str, ...] = tuple(FAMILIES)
 
 

@@ -86,3 +86,14 @@ def val_utility(scores_VxA: jax.Array, data: RouterData, split: tr.QuerySplit) -
   pick_V = jnp.argmax(scores_VxA, axis=-1)
   got_V = jnp.take_along_axis(u_VxA, pick_V[:, None], axis=1)[:, 0]
   return jnp.where(got_V.shape[0] > 0, jnp.mean(got_V), jnp.nan).astype(jnp.float32)
+
+
+def pair_accuracy(scores_VxA: jax.Array, data: RouterData, split: tr.QuerySplit) -> jax.Array:
+  """Scalar share of the validation queries' pairs whose better model scores strictly higher."""
+  table = jnp.asarray(data.pair_table_QxKx2)[split.val_idx]
+  mask = jnp.asarray(data.pair_mask_QxK)[split.val_idx]
+  better = jnp.take_along_axis(scores_VxA, table[..., 0], 1)
+  worse = jnp.take_along_axis(scores_VxA, table[..., 1], 1)
+  n = mask.sum()
+  right = ((better > worse) & mask).sum()
+  return jnp.where(n > 0, right / jnp.maximum(n, 1), jnp.nan).astype(jnp.float32)

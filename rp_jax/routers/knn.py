@@ -1,0 +1,128 @@
+"""KNNRouter: training-free routing by the outcomes of the nearest training queries.
+
+For a query q, its ``k`` nearest training queries of the fold (cosine similarity of the query
+features; with "prompt+task" inputs the task one-hot makes same-task neighbours closer) vote with
+softmax(similarity / temperature) weights. Each neighbour n carries per-candidate evidence e[n, m]
+in [0, 1]: the known outcome where the training data has one, else its pair record on n
+((1 + (wins - losses) / pairs) / 2), else none. A candidate's score blends the weighted evidence
+with a prior:
+
+  score(q, m) = (sum_n w_n e[n, m] + prior_weight * prior_m) / (sum_n w_n [e[n, m] known]
+                + prior_weight)
+
+prior_m is m's mean evidence over the whole fold; a candidate without any evidence (a new model)
+gets the profile-similarity prior, the mean evidence of the other candidates weighted by
+softmax(cos(profile_m, profile_j) / profile_temperature) — so a new model whose profile resembles
+strong models can win, and routing never needs retraining. Traced hyperparameters: ``k`` (rounded,
+at most ``max_k``), ``temperature``, ``prior_weight``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from rp_jax.ops import PRECISION
+from rp_jax.routers.base import Family, RouterFns
+from rp_jax.routers.data import RouterData
+
+
+@dataclasses.dataclass(frozen=True)
+class KNNConfig:
+  """Static KNNRouter settings.
+
+  Attributes:
+    max_k: the largest neighbourhood (``k`` is traced and clipped to it).
+    val_fraction: fraction of training queries held out for model selection (the memory is the
+      rest).
+    profile_temperature: softness of the profile-similarity prior of candidates without evidence.
+  """
+
+  max_k: int = 64
+  val_fraction: float = 0.1
+  profile_temperature: float = 0.1
+
+  def __post_init__(self):
+    if self.max_k < 1 or self.profile_temperature <= 0:
+      raise ValueError("KNNConfig: max_k must be >= 1 and profile_temperature > 0")
+
+
+DEFAULT_HPARAMS = {"k": 16.0, "temperature": 0.05, "prior_weight": 0.5}
+
+
+def _unit(x):
+  n = jnp.linalg.norm(x, axis=-1, keepdims=True)
+  return x / jnp.where(n > 0, n, 1.0)
+
+
+def query_evidence(data: RouterData) -> tuple[jax.Array, jax.Array]:
+  """([Q, A] evidence in [0, 1], [Q, A] bool known) of every training query (see module doc)."""
+  q_P, better_P, worse_P = (jnp.asarray(data.pairs_Px3)[:, i] for i in range(3))
+  num_q, num_a = data.num_train, data.num_candidates
+  seg = lambda m_P, w: jax.ops.segment_sum(w, q_P * num_a + m_P, num_segments=num_q * num_a)
+  ones = jnp.ones_like(q_P, jnp.float32)
+  wins = seg(better_P, ones).reshape(num_q, num_a)
+  losses = seg(worse_P, ones).reshape(num_q, num_a)
+  n = wins + losses
+  pair_ev = 0.5 * (1.0 + (wins - losses) / jnp.maximum(n, 1.0))
+  labels = jnp.asarray(data.labels_QxA)
+  known_label = jnp.isfinite(labels)
+  ev = jnp.where(known_label, labels, pair_ev)
+  known = (known_label | (n > 0)) & jnp.asarray(data.trainable_A)[None, :]
+  return jnp.where(known, ev, 0.0), known
+
+
+def make(config: KNNConfig, data: RouterData) -> RouterFns:
+  """The (training-free) pure functions of a KNNRouter: its state is the fold's memory."""
+  del config  # the grid passes the fold's split (stratified by task)
+  data = jax.tree.map(jnp.asarray, data)
+  ev_QxA, known_QxA = query_evidence(data)
+
+  def state(params, profile_AxD, sp, hparams):
+    del params, profile_AxD, hparams
+    ids = sp.train_idx
+    return {
+      "memory_NxD": _unit(data.train_q_QxD[ids]),
+      "evidence_NxA": ev_QxA[ids],
+      "known_NxA": known_QxA[ids].astype(jnp.float32),
+    }
+
+  return RouterFns(pieces=None, loop=None, state=state)
+
+
+def prior(config: KNNConfig, state, profile_AxD) -> jax.Array:
+  """[A] mean evidence of each candidate over the memory; candidates without any: the
+  profile-similarity-weighted mean of the others'."""
+  ev, known = state["evidence_NxA"], state["known_NxA"]
+  count_A = known.sum(0)
+  mean_A = (ev * known).sum(0) / jnp.maximum(count_A, 1.0)
+  seen_A = count_A > 0
+  p = _unit(profile_AxD)
+  sim_AxA = jnp.matmul(p, p.T, precision=PRECISION) / config.profile_temperature
+  w = jax.nn.softmax(jnp.where(seen_A[None, :], sim_AxA, -jnp.inf), axis=-1)
+  borrowed_A = jnp.matmul(w, jnp.where(seen_A, mean_A, 0.0), precision=PRECISION)
+  return jnp.where(seen_A, mean_A, borrowed_A)
+
+
+def score(config: KNNConfig, state, profile_AxD, query_QxD, hparams) -> jax.Array:
+  """[Q, A] neighbour-evidence scores blended with the prior (see module docstring)."""
+  mem = state["memory_NxD"]
+  k_max = min(config.max_k, mem.shape[0])
+  sims_QxN = jnp.matmul(_unit(query_QxD), mem.T, precision=PRECISION)
+  top_QxK, idx_QxK = jax.lax.top_k(sims_QxN, k_max)
+  k = jnp.clip(jnp.round(hparams["k"]), 1, k_max)
+  in_k = jnp.arange(k_max)[None, :] < k
+  z = jnp.where(in_k, (top_QxK - top_QxK[:, :1]) / hparams["temperature"], -jnp.inf)
+  w_QxK = jax.nn.softmax(z, axis=-1)
+  ev_QxKxA = state["evidence_NxA"][idx_QxK]
+  known_QxKxA = state["known_NxA"][idx_QxK]
+  num_QxA = jnp.einsum("qk,qka->qa", w_QxK, ev_QxKxA * known_QxKxA)
+  den_QxA = jnp.einsum("qk,qka->qa", w_QxK, known_QxKxA)
+  lam = hparams["prior_weight"]
+  p_A = prior(config, state, profile_AxD)
+  return (num_QxA + lam * p_A[None, :]) / (den_QxA + lam + 1e-9)
+
+
+FAMILY = Family("knn", KNNConfig, DEFAULT_HPARAMS, make, score, trainable=False)

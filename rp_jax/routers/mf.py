@@ -1,0 +1,202 @@
+"""MFRouter: Bradley–Terry matrix factorisation whose model side is a function of the profile.
+
+  s(m, q) = <g(profile_m), W x_q> + b(profile_m)
+
+x_q is the query's feature vector (its embedding, with the task one-hot for "prompt+task"
+inputs); W is a linear map to ``rank`` dimensions; g maps a profile to the same space (linear, or
+a one-hidden-layer tanh MLP with ``hidden`` > 0) and b is linear in the profile. There are no free
+per-model parameters (RouteLLM's MF has a free v_m and b_m): a model enters only through its
+profile, so a new model gets scores from its profile alone.
+
+Loss (per batch of whole training queries): the Bradley–Terry logistic loss on every (better,
+worse) pair, softplus(-(s_better - s_worse)), plus ``bce_weight`` x the binary cross-entropy of
+sigmoid(s(m, q) + d(q)) against the known outcomes (the public data: rebuilt 0/1 outcomes of
+binary tasks), where d(q) = w . x_q is a per-query difficulty offset (it cancels in pairs and in
+the argmax). The pairwise term alone is shift-invariant per query, so it leaves a model without
+pairs unanchored; the pointwise term ties every score to an absolute outcome scale.
+
+Model dropout (cold start by construction): with probability ``model_dropout`` per step, one random
+trainable candidate loses all its pairs and outcomes from that step's loss, so the scores of the
+others must not rely on it and its own score must come from its profile.
+
+Training: AdamW with a cosine decay, full batches by default (``queries_per_batch = 0``: every
+training query of the fold in one batch; one step per epoch), the step with the best validation
+routing utility kept (``rp_jax.routers.validation``). Traced hyperparameters: learning rate, weight
+decay, ``bce_weight``, ``model_dropout``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from rp_jax import train as tr
+from rp_jax.ops import PRECISION
+from rp_jax.routers import validation
+from rp_jax.routers.base import Family, RouterFns
+from rp_jax.routers.data import RouterData
+
+
+@dataclasses.dataclass(frozen=True)
+class MFConfig:
+  """Static MFRouter settings (hashable).
+
+  Attributes:
+    epochs: passes over the training queries (with full batches: optimiser steps).
+    queries_per_batch: whole training queries per batch; 0 = all of the fold in one batch.
+    rank: dimension of the factorisation.
+    hidden: 0 = g is linear in the profile; > 0 = a tanh hidden layer of this width.
+    val_fraction: fraction of training queries held out for model selection.
+    clip_norm: global-norm gradient clipping (0 = off).
+    cosine_alpha: final learning rate as a fraction of the initial one.
+    skip_empty: guard updates against batches without any pair or outcome.
+    val_metric: epoch selection by "utility" (routing utility) or "pairs" (pair accuracy).
+  """
+
+  epochs: int = 200
+  queries_per_batch: int = 0
+  rank: int = 32
+  hidden: int = 0
+  val_fraction: float = 0.1
+  clip_norm: float = 1.0
+  cosine_alpha: float = 0.1
+  skip_empty: bool = True
+  val_metric: str = "utility"
+
+  def __post_init__(self):
+    if self.epochs < 1 or self.rank < 1 or self.hidden < 0 or self.queries_per_batch < 0:
+      raise ValueError("MFConfig: epochs and rank must be >= 1; hidden, queries_per_batch >= 0")
+    if self.val_metric not in ("utility", "pairs"):
+      raise ValueError(f"unknown val_metric {self.val_metric!r}; expected 'utility' or 'pairs'")
+
+
+DEFAULT_HPARAMS = {
+  "learning_rate": 1e-2,
+  "weight_decay": 1e-4,
+  "bce_weight": 1.0,
+  "model_dropout": 0.0,
+}
+
+
+class MFRouter(nn.Module):
+  """``__call__(query_QxD, profile_AxD)`` -> (scores [Q, A], difficulty [Q])."""
+
+  rank: int = 32
+  hidden: int = 0
+
+  @nn.compact
+  def __call__(self, query_QxD, profile_AxD):
+    dense = lambda n, name, bias=False: nn.Dense(n, use_bias=bias, precision=PRECISION, name=name)
+    u_QxK = dense(self.rank, "query")(query_QxD)
+    h_AxH = profile_AxD
+    if self.hidden:
+      h_AxH = jnp.tanh(dense(self.hidden, "profile_hidden", bias=True)(profile_AxD))
+    v_AxK = dense(self.rank, "profile")(h_AxH)
+    b_A = dense(1, "profile_bias")(profile_AxD)[:, 0]
+    scores_QxA = jnp.matmul(u_QxK, v_AxK.T, precision=PRECISION) + b_A[None, :]
+    difficulty_Q = dense(1, "difficulty", bias=True)(query_QxD)[:, 0]
+    return scores_QxA, difficulty_Q
+
+
+def init_bound(path, shape) -> float:
+  """Kernels U(±1/sqrt(fan_in)) (PyTorch's Linear), biases zero."""
+  return 1.0 / math.sqrt(shape[0]) if path[-1].key == "kernel" else 0.0
+
+
+def model_dropout_keep(key, trainable_A, rate) -> jax.Array:
+  """[A] float 0/1: with probability ``rate`` one random trainable candidate is dropped (0)."""
+  k_pick, k_on = jax.random.split(key)
+  logits = jnp.where(trainable_A, 0.0, -jnp.inf)
+  pick = jax.random.categorical(k_pick, logits)
+  on = jax.random.uniform(k_on) < rate
+  return 1.0 - jax.nn.one_hot(pick, trainable_A.shape[0]) * on
+
+
+def pairwise_and_pointwise_loss(
+  *, s_BxA, d_B, table_BxKx2, pair_mask_BxK, labels_BxA, label_mask_BxA, bce_weight
+):
+  """(BT logistic loss over pairs + bce_weight x BCE over known outcomes, number of terms)."""
+  assert table_BxKx2.shape[:2] == pair_mask_BxK.shape and labels_BxA.shape == s_BxA.shape
+  better = jnp.take_along_axis(s_BxA, table_BxKx2[..., 0], axis=1)
+  worse = jnp.take_along_axis(s_BxA, table_BxKx2[..., 1], axis=1)
+  n_pairs = pair_mask_BxK.sum()
+  pair = jnp.where(pair_mask_BxK, jax.nn.softplus(worse - better), 0.0).sum()
+  logit = s_BxA + d_B[:, None]
+  y = jnp.where(label_mask_BxA, labels_BxA, 0.0)
+  n_labels = label_mask_BxA.sum()
+  bce = jnp.where(label_mask_BxA, jax.nn.softplus(logit) - y * logit, 0.0).sum()
+  loss = pair / jnp.maximum(n_pairs, 1) + bce_weight * bce / jnp.maximum(n_labels, 1)
+  return loss, (n_pairs + n_labels).astype(jnp.float32)
+
+
+def make(config: MFConfig, data: RouterData) -> RouterFns:
+  """The pure functions (training pieces, loop, state) of an MFRouter on ``data``."""
+  module = MFRouter(config.rank, config.hidden)
+  n_val = tr.num_val_queries(data.num_train, config.val_fraction)
+  n_fit = data.num_train - n_val
+  per_batch = config.queries_per_batch or n_fit
+  num_batches = tr.ceil_div(n_fit, per_batch)
+  data = jax.tree.map(jnp.asarray, data)
+
+  def init(key, profile_AxD):
+    shapes = jax.eval_shape(module.init, key, data.train_q_QxD[:1], profile_AxD)["params"]
+    return tr.uniform_init(key, shapes, init_bound)
+
+  def split(key):
+    return tr.query_split(key, data.num_train, n_val)
+
+  def batches(key, sp):
+    return tr.shuffled_batches(key, sp.train_idx, per_batch, num_batches)
+
+  def loss(params, profile_AxD, batch, key, hparams, sp):
+    del sp
+    ids_B, valid_B = batch
+    s_BxA, d_B = module.apply({"params": params}, data.train_q_QxD[ids_B], profile_AxD)
+    keep_A = model_dropout_keep(key, data.trainable_A, hparams["model_dropout"]) > 0
+    table = data.pair_table_QxKx2[ids_B]
+    pair_mask = data.pair_mask_QxK[ids_B] & valid_B[:, None]
+    pair_mask &= keep_A[table[..., 0]] & keep_A[table[..., 1]]
+    labels = data.labels_QxA[ids_B]
+    label_mask = jnp.isfinite(labels) & valid_B[:, None] & (data.trainable_A & keep_A)[None, :]
+    return pairwise_and_pointwise_loss(
+      s_BxA=s_BxA,
+      d_B=d_B,
+      table_BxKx2=table,
+      pair_mask_BxK=pair_mask,
+      labels_BxA=labels,
+      label_mask_BxA=label_mask,
+      bce_weight=hparams["bce_weight"],
+    )
+
+  def validate(params, profile_AxD, sp, hparams):
+    s_VxA = module.apply({"params": params}, data.train_q_QxD[sp.val_idx], profile_AxD)[0]
+    if config.val_metric == "utility":
+      return validation.val_utility(s_VxA, data, sp)
+    return validation.pair_accuracy(s_VxA, data, sp)
+
+  def state(params, profile_AxD, sp, hparams):
+    del profile_AxD, sp, hparams
+    return {"params": params}
+
+  loop = tr.TrainConfig(
+    epochs=config.epochs,
+    num_batches=num_batches,
+    clip_norm=config.clip_norm,
+    cosine_alpha=config.cosine_alpha,
+    skip_empty=config.skip_empty,
+  )
+  return RouterFns(tr.Pieces(init, split, batches, loss, validate), loop, state)
+
+
+def score(config: MFConfig, state, profile_AxD, query_QxD, hparams) -> jax.Array:
+  """[Q, A] scores s(m, q) of the trained parameters."""
+  del hparams
+  module = MFRouter(config.rank, config.hidden)
+  return module.apply({"params": state["params"]}, query_QxD, profile_AxD)[0]
+
+
+FAMILY = Family("mf", MFConfig, DEFAULT_HPARAMS, make, score)
