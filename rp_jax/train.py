@@ -391,3 +391,17 @@ def dropout_keep(key: jax.Array, rate: float, shapes: Sequence[tuple[int, ...]])
     out.append(keep[offset : offset + n].reshape(s))
     offset += n
   return out
+
+
+def model_dropout_keep(key: jax.Array, trainable_A: jax.Array, rate) -> jax.Array:
+  """[A] bool: with probability ``rate`` one random trainable candidate is dropped (False).
+
+  Model dropout, the routers' cold-start option: the dropped candidate's pairs and outcomes leave
+  that step's loss, so the other candidates' scores must not lean on it and its own score must
+  come from its profile. The draw uses ``fold_in(key, 1)``, so the step's other randomness
+  (dropout masks) is the same with or without it; rate 0 keeps every candidate.
+  """
+  k_pick, k_on = jax.random.split(jax.random.fold_in(key, 1))
+  pick = jax.random.categorical(k_pick, jnp.where(trainable_A, 0.0, -jnp.inf))
+  on = jax.random.uniform(k_on) < rate
+  return ~((jnp.arange(trainable_A.shape[0]) == pick) & on)

@@ -308,7 +308,10 @@ def test_graph_full_graph_loss_equals_subgraph_loss_on_one_batch(setting):
     sp = pieces.split(jax.random.key(0))
     params = pieces.init(jax.random.key(1), profile_AxD)
     batch = jax.tree.map(lambda x: x[0], pieces.batches(jax.random.key(2), sp))
-    loss = jax.jit(lambda p, b, sp=sp, pieces=pieces: pieces.loss(p, profile_AxD, b, None, {}, sp))
+    hp, key = registry.hparams("graph"), jax.random.key(3)
+    loss = jax.jit(
+      lambda p, b, sp=sp, pieces=pieces, k=key, h=hp: pieces.loss(p, profile_AxD, b, k, h, sp)
+    )
     losses.append(loss(params, batch))
   np.testing.assert_allclose(losses[0][0], losses[1][0], rtol=1e-5)
   assert float(losses[0][1]) == float(losses[1][1]) > 0

@@ -118,7 +118,7 @@ class GraphConfig:
       raise ValueError(f"GraphConfig.dropout must lie in [0, 1); got {self.dropout}")
 
 
-DEFAULT_HPARAMS = {"learning_rate": 1e-4, "weight_decay": 0.0}
+DEFAULT_HPARAMS = {"learning_rate": 1e-4, "weight_decay": 0.0, "model_dropout": 0.0}
 
 
 def resolve(config: GraphConfig, data: RouterData) -> GraphConfig:
@@ -307,7 +307,6 @@ def make(config: GraphConfig, data: RouterData) -> RouterFns:
     return pos, valid, ctx
 
   def loss(params, profile_AxD, batch, key, hparams, sp):
-    del hparams  # learning rate and weight decay act in the optimiser
     pos_B, valid_B, ctx_C = batch
     ids_B = sp.train_idx[pos_B]
     if config.full_graph:
@@ -318,7 +317,8 @@ def make(config: GraphConfig, data: RouterData) -> RouterFns:
       node_mask = jnp.concatenate([valid_B, jnp.ones(ctx_C.shape[0], bool)])
       logits_BxA = apply(params, queries, node_mask, profile_AxD, trainable_A, key)[:bs]
     labels_BxA = data.labels_QxA[ids_B]
-    mask = jnp.isfinite(labels_BxA) & valid_B[:, None] & trainable_A[None, :]
+    keep_A = tr.model_dropout_keep(key, trainable_A, hparams["model_dropout"])
+    mask = jnp.isfinite(labels_BxA) & valid_B[:, None] & (trainable_A & keep_A)[None, :]
     return masked_bce(logits=logits_BxA, labels=labels_BxA, mask=mask)
 
   def validate(params, profile_AxD, sp, hparams):

@@ -107,15 +107,6 @@ def init_bound(path, shape) -> float:
   return 1.0 / math.sqrt(shape[0]) if path[-1].key == "kernel" else 0.0
 
 
-def model_dropout_keep(key, trainable_A, rate) -> jax.Array:
-  """[A] float 0/1: with probability ``rate`` one random trainable candidate is dropped (0)."""
-  k_pick, k_on = jax.random.split(key)
-  logits = jnp.where(trainable_A, 0.0, -jnp.inf)
-  pick = jax.random.categorical(k_pick, logits)
-  on = jax.random.uniform(k_on) < rate
-  return 1.0 - jax.nn.one_hot(pick, trainable_A.shape[0]) * on
-
-
 def pairwise_and_pointwise_loss(
   *, s_BxA, d_B, table_BxKx2, pair_mask_BxK, labels_BxA, label_mask_BxA, bce_weight
 ):
@@ -156,7 +147,7 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
     del sp
     ids_B, valid_B = batch
     s_BxA, d_B = module.apply({"params": params}, data.train_q_QxD[ids_B], profile_AxD)
-    keep_A = model_dropout_keep(key, data.trainable_A, hparams["model_dropout"]) > 0
+    keep_A = tr.model_dropout_keep(key, data.trainable_A, hparams["model_dropout"])
     table = data.pair_table_QxKx2[ids_B]
     pair_mask = data.pair_mask_QxK[ids_B] & valid_B[:, None]
     pair_mask &= keep_A[table[..., 0]] & keep_A[table[..., 1]]

@@ -99,7 +99,12 @@ class MLPConfig:
       raise ValueError(f"MLPConfig.dropout must lie in [0, 1); got {self.dropout}")
 
 
-DEFAULT_HPARAMS = {"learning_rate": 1e-4, "weight_decay": 1e-4, "margin": 0.2}
+DEFAULT_HPARAMS = {
+  "learning_rate": 1e-4,
+  "weight_decay": 1e-4,
+  "margin": 0.2,
+  "model_dropout": 0.0,
+}
 
 
 def auto_queries_per_batch(config: MLPConfig, data: RouterData) -> int:
@@ -218,7 +223,9 @@ def make(config: MLPConfig, data: RouterData) -> RouterFns:
       ids_B, valid_B = batch
       s_BxA = scores(params, data.train_q_QxD[ids_B], profile_AxD, key)
       table_BxKx2 = data.pair_table_QxKx2[ids_B]
+      keep_A = tr.model_dropout_keep(key, data.trainable_A, hparams["model_dropout"])
       mask_BxK = data.pair_mask_QxK[ids_B] & valid_B[:, None]
+      mask_BxK &= keep_A[table_BxKx2[..., 0]] & keep_A[table_BxKx2[..., 1]]
       return margin_loss(
         better=jnp.take_along_axis(s_BxA, table_BxKx2[..., 0], axis=1),
         worse=jnp.take_along_axis(s_BxA, table_BxKx2[..., 1], axis=1),
@@ -245,7 +252,9 @@ def make(config: MLPConfig, data: RouterData) -> RouterFns:
       p_Bx3 = data.pairs_Px3[idx_B]
       s_BxA = scores(params, data.train_q_QxD[p_Bx3[:, 0]], profile_AxD, key)
       pick = lambda col: jnp.take_along_axis(s_BxA, p_Bx3[:, col : col + 1], axis=1)[:, 0]
-      return margin_loss(better=pick(1), worse=pick(2), mask=valid_B, margin=hparams["margin"])
+      keep_A = tr.model_dropout_keep(key, data.trainable_A, hparams["model_dropout"])
+      mask = valid_B & keep_A[p_Bx3[:, 1]] & keep_A[p_Bx3[:, 2]]
+      return margin_loss(better=pick(1), worse=pick(2), mask=mask, margin=hparams["margin"])
 
   def validate(params, profile_AxD, sp, hparams):
     """Routing utility, or pair accuracy (better strictly above worse), on validation queries."""
