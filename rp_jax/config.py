@@ -204,6 +204,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.val_split = "stratified"
   # -- evaluation and outputs ---------------------------------------------------------------------
   c.baselines = True
+  # Cost–quality study where the test rows have costs: calibrated p̂, λ fronts, AIQ
+  # (cost_quality.csv, aiq.csv, figures/cost_quality_<setting>.png).
+  c.cost_quality = True
   c.bootstrap = 1000
   c.bootstrap_seed = 0
   c.chunk_size = 0  # > 0: train the profile axis in chunks of this many (bounds memory)

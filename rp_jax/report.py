@@ -219,6 +219,48 @@ def _quality(quality: pd.DataFrame | None, lomo: pd.DataFrame | None) -> list[st
   return lines
 
 
+def _cost_quality(aiq: pd.DataFrame | None, quality: pd.DataFrame | None) -> list[str]:
+  """The cost–quality table: the validation-selected cell of each router family, baselines."""
+  if aiq is None or aiq.empty:
+    return []
+  chosen = (
+    {}
+    if quality is None or quality.empty
+    else {(r.setting, r.cell): f"{r.router} ({r.inputs})" for r in quality.itertuples() if r.cell}
+  )
+  fmt = lambda x, k=4: "–" if not np.isfinite(x) else f"{x:.{k}f}"
+  usd = lambda x: "never" if not np.isfinite(x) else f"${x * 1e3:.3f}"
+  lines = [
+    "## Cost–quality",
+    "",
+    "Routing argmax p̂ − λ·cost over a λ grid (p̂: scores calibrated on validation queries; cost "
+    "known before the call: prompt tokens and predicted completion tokens). AIQ: area under "
+    "the non-decreasing convex hull of the (cost, quality) points, cost normalised to the "
+    "constant routers' range (RouterBench). Quality at the best single model's cost and the "
+    "cost to reach the lookup's quality are read off the hull; $ per 1k queries. Router rows: "
+    "the validation-selected cell of each family (see above); APGR/CPT for the pair (best "
+    "single model by training pairs, cheapest candidate). Brier: calibration on validation / "
+    "test rows.",
+    "",
+    "| setting | name | kind | AIQ | quality @ best-single cost | cost to lookup quality | "
+    "APGR | CPT(50%) | CPT(80%) | Brier val / test |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+  ]
+  for r in aiq.itertuples():
+    label = chosen.get((r.setting, r.name)) if r.kind == "router" else r.name
+    if label is None:
+      continue
+    extra = ["–"] * 4
+    if r.kind == "router":
+      extra = [fmt(r.apgr, 3), fmt(r.cpt50, 3), fmt(r.cpt80, 3)]
+      extra.append(f"{fmt(r.brier_val, 3)} / {fmt(r.brier_test, 3)}")
+    lines.append(
+      f"| {r.setting} | {label} | {r.kind} | {fmt(r.aiq)} | {fmt(r.quality_at_best_single_cost)} "
+      f"| {usd(r.cost_to_lookup_quality)} | " + " | ".join(extra) + " |"
+    )
+  return [*lines, ""]
+
+
 _CLAIM_TITLES = {
   1: "**Claim 1 — structured profiles beat flat ones.**",
   2: "**Claim 2 — query-level signals beat domain-level ones** (T+Q vs T+D).",
@@ -260,6 +302,7 @@ def write_summary(
   *,
   quality: pd.DataFrame | None = None,
   lomo: pd.DataFrame | None = None,
+  aiq: pd.DataFrame | None = None,
 ) -> None:
   """Writes ``summary.md`` (atomically) from the sweep's results and statistics.
 
@@ -325,6 +368,7 @@ def write_summary(
     if bt:
       lines += ["### Baselines", "", *bt, ""]
   lines += _quality(quality, lomo)
+  lines += _cost_quality(aiq, quality)
   if evidence:
     lines += _claims(evidence)
     lines.append("")
@@ -443,3 +487,53 @@ def _save(fig, path: pathlib.Path) -> None:
   with io.atomic_write(path, "wb") as f:
     fig.savefig(f, format="png", dpi=110)
   plt.close(fig)
+
+
+def write_cost_figures(workdir, front: pd.DataFrame, aiq: pd.DataFrame, quality) -> None:
+  """``figures/cost_quality_<setting>.png``: the fronts of the validation-selected cell of each
+  router family, the baselines' points, the zero router's hull and the oracles (RouterBench's
+  layout: $ per 1k queries against avg performance)."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  chosen = (
+    {}
+    if quality is None or quality.empty
+    else {(r.setting, r.cell): f"{r.router} ({r.inputs})" for r in quality.itertuples() if r.cell}
+  )
+  fig_dir = pathlib.Path(workdir) / "figures"
+  fig_dir.mkdir(parents=True, exist_ok=True)
+  for setting in front["setting"].unique():
+    f = front[front["setting"] == setting]
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    for name, g in f[f["kind"] == "router"].groupby("name", sort=False):
+      label = chosen.get((setting, name))
+      if label is None:
+        continue
+      g = g.sort_values("cost_per_query")
+      ax.plot(g["cost_per_query"] * 1e3, g["avg_performance"], ".-", label=label, alpha=0.85)
+    zero = f[f["name"] == "zero_router"].sort_values("cost_per_query")
+    ax.plot(
+      zero["cost_per_query"] * 1e3, zero["avg_performance"], "--", color="gray", label="zero router"
+    )
+    for r in f[(f["kind"] != "router") & (f["name"] != "zero_router")].itertuples():
+      const = r.name.startswith("const/")
+      ax.scatter(
+        r.cost_per_query * 1e3,
+        r.avg_performance,
+        s=18 if const else 40,
+        marker="x" if r.kind == "oracle" else ("o" if const else "s"),
+        color="gray" if const else ("black" if r.kind == "oracle" else "tab:red"),
+      )
+      if not const:
+        ax.annotate(r.name, (r.cost_per_query * 1e3, r.avg_performance), fontsize=6)
+    ax.set_xscale("log")
+    ax.set_xlabel("$ per 1k queries (log)")
+    ax.set_ylabel("avg performance")
+    ax.set_title(f"{setting}: cost–quality fronts (validation-selected cells)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, fig_dir / f"cost_quality_{setting}.png")

@@ -124,6 +124,18 @@ def baseline_keys(name: str) -> dict:
 
 
 @dataclasses.dataclass
+class CostRows:
+  """Rows of ``cost_quality.csv`` (fronts) and ``aiq.csv`` (their scores) of one setting."""
+
+  front: list[dict] = dataclasses.field(default_factory=list)
+  scores: list[dict] = dataclasses.field(default_factory=list)
+
+  def add(self, front: list[dict], scores: list[dict]) -> None:
+    self.front += front
+    self.scores += scores
+
+
+@dataclasses.dataclass
 class SettingResult:
   """What the sweep produced for one setting.
 
@@ -134,6 +146,7 @@ class SettingResult:
     baselines: name -> Baseline (its kind, rule and selection).
     baseline_rows: name -> [Q] per-test-row performance.
     specs: the profile specs of the setting.
+    cost: cost–quality fronts and scores (empty when the test rows have no costs).
   """
 
   history: History
@@ -143,6 +156,7 @@ class SettingResult:
   baselines: dict[str, Baseline]
   baseline_rows: dict[str, np.ndarray]
   specs: list[ProfileSpec]
+  cost: CostRows = dataclasses.field(default_factory=CostRows)
 
 
 def results_frame(rows: list[dict]) -> pd.DataFrame:
@@ -320,6 +334,7 @@ QUALITY_COLUMNS = (
   "delta_vs_lookup",
   "p_vs_lookup",
   "new_model_recall",
+  "cell",
 )
 LOMO_COLUMNS = (
   "router",
@@ -394,7 +409,18 @@ def quality_table(
     res = results[setting]
     rows = res.cell_rows[row_cell_id(r)].mean(0)
     stat = _versus_lookup(rows, res.baseline_rows[LOOKUP], num_resamples, seed)
-    out.append((setting, router, inputs, choice_text(r), r["val_utility"], *stat, r["recall"]))
+    out.append(
+      (
+        setting,
+        router,
+        inputs,
+        choice_text(r),
+        r["val_utility"],
+        *stat,
+        r["recall"],
+        row_cell_id(r),
+      )
+    )
   folds = sel[sel["setting"].str.startswith("lomo:")]
   for (router, inputs), g in folds.groupby(["router", "inputs"], sort=False):
     rows = np.stack(
@@ -433,3 +459,13 @@ def lomo_table(stats: pd.DataFrame, frame: pd.DataFrame, results: dict[str, Sett
       )
     )
   return pd.DataFrame(out, columns=list(LOMO_COLUMNS))
+
+
+# -- cost–quality ------------------------------------------------------------------------------------
+
+
+def cost_tables(results: dict[str, SettingResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
+  """(``cost_quality.csv``, ``aiq.csv``) of every setting (empty frames without costs)."""
+  front = pd.DataFrame([r for s in results.values() for r in s.cost.front])
+  scores = pd.DataFrame([r for s in results.values() for r in s.cost.scores])
+  return front, scores

@@ -176,6 +176,7 @@ def router_grid(
   profile_SxRxAxD: np.ndarray,
   seeds: Sequence[int],
   log: Log,
+  return_scores: bool = False,
 ) -> dict[str, np.ndarray]:
   """One router over a setting's profiles x hyperparameter grid x seeds (one compiled call).
 
@@ -184,8 +185,9 @@ def router_grid(
 
   Returns:
     ``choices_SxRxQ`` [S*H, R, Q_test], ``val_utility_SxR`` [S*H, R], ``best_epoch_SxR``, and
-    the validation queries of each seed ``val_idx_RxV`` (indices into the training queries of
-    ``RouterData``) when the split is stratified.
+    with ``return_scores`` the scores of the kept states: ``test_scores_SxRxQxA``,
+    ``val_scores_SxRxVxA``, the validation queries ``val_idx_SxRxV`` (indices into the
+    training queries of ``RouterData``) and their known outcomes ``val_labels_SxRxVxA``.
   """
   static, hp_values = cfg_lib.router_settings(config, router)
   combos = cfg_lib.hparam_grid(hp_values)
@@ -213,14 +215,20 @@ def router_grid(
     chunk_size=int(config.chunk_size),
     shard=bool(config.shard),
     sequential=grid_is_sequential(str(config.grid)),
+    return_scores=return_scores,
   )
   out = {
     "choices_SxRxQ": res.choices_SxRxQ,
     "val_utility_SxR": res.val_utility_SxR,
     "best_epoch_SxR": res.best_epoch_SxR,
   }
-  if splits is not None:
-    out["val_idx_RxV"] = np.asarray(splits.val_idx)
+  if return_scores:
+    out["test_scores_SxRxQxA"] = res.scores["test"]
+    out["val_scores_SxRxVxA"] = res.scores["val"]
+    if res.scores.get("val_idx") is not None:
+      val_idx = np.broadcast_to(res.scores["val_idx"], res.scores["val"].shape[:3])
+      out["val_idx_SxRxV"] = val_idx.astype(np.int32)
+      out["val_labels_SxRxVxA"] = np.asarray(data.labels_QxA)[val_idx]
   return out
 
 

@@ -37,7 +37,7 @@ import pandas as pd
 from absl import logging
 
 import rp_jax
-from rp_jax import io, metrics, report, results, runtime, stages
+from rp_jax import frontier, io, metrics, report, results, runtime, stages
 from rp_jax.config import hparam_grid, hparams_text, profile_specs, router_settings, validate_config
 from rp_jax.data import leave_one_out, load_history
 from rp_jax.profiles.build import ProfileSet
@@ -184,11 +184,26 @@ def run(
     io.write_csv(workdir / "quality.csv", quality)
   if not lomo.empty:
     io.write_csv(workdir / "lomo.csv", lomo)
+  front, aiq = results.cost_tables(by_setting)
+  if not front.empty:
+    io.write_csv(workdir / "cost_quality.csv", front)
+    io.write_csv(workdir / "aiq.csv", aiq)
   report.write_summary(
-    workdir, config, by_setting, stats, bstats, evidence, timings, quality=quality, lomo=lomo
+    workdir,
+    config,
+    by_setting,
+    stats,
+    bstats,
+    evidence,
+    timings,
+    quality=quality,
+    lomo=lomo,
+    aiq=aiq,
   )
   if config.figures:
     report.write_figures(workdir, frame)
+    if not front.empty:
+      report.write_cost_figures(workdir, front, aiq, quality)
   timings["report"] = time.perf_counter() - t0
   timings["total"] = time.perf_counter() - t_start
   log("wall time per stage: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
@@ -222,20 +237,25 @@ def run_setting(config, history, workdir, store, timings, log, progress) -> resu
   log(history.summary())
   timings[f"{setting}/data"] = time.perf_counter() - t0
   rows: list[dict] = []
-  bl, b_rows = {}, {}
+  cost = results.CostRows()
+  bl = stages.baseline_selections(history, test)
+  ms, rows_BxQ = stages.evaluate_selections(np.stack([b.sel_QxA for b in bl.values()]), test)
+  b_rows = dict(zip(bl, rows_BxQ, strict=True))
   if config.baselines:
-    bl = stages.baseline_selections(history, test)
-    ms, rows_BxQ = stages.evaluate_selections(np.stack([b.sel_QxA for b in bl.values()]), test)
     rows += results.metric_rows(setting, ms, test, [results.baseline_keys(n) for n in bl])
-    b_rows = dict(zip(bl, rows_BxQ, strict=True))
+  cs = frontier.cost_setting(history, test, bl) if config.cost_quality else None
+  if cs is not None:
+    cost.add(*frontier.baseline_rows(setting, bl, test, cs))
   specs = profile_specs(config, setting)
   cell_rows: dict[str, np.ndarray] = {}
   if specs and config.routers:
     r_rows, cell_rows = _router_cells(
-      config, history, test, specs, setting, workdir, store, timings, log, progress
+      config, history, test, specs, setting, workdir, store, timings, log, progress, cs, cost
     )
     rows += r_rows
-  return results.SettingResult(history, test, rows, cell_rows, bl, b_rows, specs)
+  if not config.baselines:
+    bl, b_rows = {}, {}
+  return results.SettingResult(history, test, rows, cell_rows, bl, b_rows, specs, cost)
 
 
 def _setting_profiles(config, history, specs, setting, workdir, store, embed, log) -> ProfileSet:
@@ -253,7 +273,9 @@ def _setting_profiles(config, history, specs, setting, workdir, store, embed, lo
   return pset
 
 
-def _router_cells(config, history, test, specs, setting, workdir, store, timings, log, progress):
+def _router_cells(
+  config, history, test, specs, setting, workdir, store, timings, log, progress, cs, cost
+):
   """Result rows and per-row performance of every (inputs, router, profile, hparams, seed) cell."""
   seeds = list(range(int(config.seeds)))
   _, embed = stages.make_embed(config)
@@ -285,6 +307,8 @@ def _router_cells(config, history, test, specs, setting, workdir, store, timings
         store,
         timings,
         log,
+        cs,
+        cost,
       )
       rows += r_rows
       cell_rows.update(r_cells)
@@ -298,7 +322,20 @@ def _router_cells(config, history, test, specs, setting, workdir, store, timings
 
 
 def _router_stage(
-  config, history, test, specs, setting, inputs, router, feats_QxD, prof, store, timings, log
+  config,
+  history,
+  test,
+  specs,
+  setting,
+  inputs,
+  router,
+  feats_QxD,
+  prof,
+  store,
+  timings,
+  log,
+  cs,
+  cost,
 ):
   """One router's grid for one input mode (stage-cached), evaluated into rows and cell rows."""
   seeds = list(range(int(config.seeds)))
@@ -311,7 +348,9 @@ def _router_stage(
       f"[{setting}] router {router} ({inputs}): training {len(specs)} profiles x "
       f"{len(combos)} hyperparameter settings x {len(seeds)} seeds in one call"
     )
-    st = stages.router_grid(router, config, history, feats_QxD, prof, seeds, log)
+    st = stages.router_grid(
+      router, config, history, feats_QxD, prof, seeds, log, return_scores=cs is not None
+    )
     store.save(name, st)
   timings[f"{setting}/{inputs}/{router}"] = time.perf_counter() - t0
   choices = st["choices_SxRxQ"]
@@ -326,6 +365,17 @@ def _router_stage(
       for r in range(len(seeds)):
         val = float(st["val_utility_SxR"][i, r])
         keys.append({**cell, "seed": seeds[r], "val_utility": val})
+  if cs is not None and "val_labels_SxRxVxA" in st:
+    cost.add(
+      *frontier.cell_rows(
+        setting,
+        list(cells),
+        st["test_scores_SxRxQxA"],
+        st["val_scores_SxRxVxA"],
+        st["val_labels_SxRxVxA"],
+        cs,
+      )
+    )
   return results.metric_rows(setting, ms, test, keys), cells
 
 

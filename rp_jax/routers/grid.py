@@ -54,7 +54,8 @@ class GridResult(NamedTuple):
     state: the family's state (parameters, ...) with leading [S, R] axes, or None unless
       requested.
     scores: with ``return_scores``: ``test`` [S, R, Q_test, A] and ``val`` [S, R, V, A] scores
-      of the kept state (e.g. for calibration), else None.
+      of the kept state (e.g. for calibration) and ``val_idx`` [S, R, V] (the validation
+      queries, indices into the RouterData training queries), else None.
   """
 
   choices_SxRxQ: np.ndarray
@@ -104,7 +105,7 @@ def make_cell(router: str, config, data: RouterData, *, return_state=False, retu
     if return_state:
       out["state"] = state
     if return_scores:
-      out["scores"] = {"test": test_QxA, "val": val_VxA}
+      out["scores"] = {"test": test_QxA, "val": val_VxA, "val_idx": split.val_idx}
     return out
 
   return cell
@@ -208,6 +209,8 @@ def _free_grid(
       vals = val
     if return_scores:
       out["scores"] = {"test": tests, "val": vals}
+      if splits_R is not None:
+        out["scores"]["val_idx"] = splits_R.val_idx
     return out
 
   return jax.vmap(cells)(profile, hparams_S)

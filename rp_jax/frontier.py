@@ -1,0 +1,323 @@
+"""The cost–quality stage: calibrated expected performance, λ fronts and their scores per cell.
+
+For every router cell (profile x hyperparameters, seeds averaged) of a setting whose test rows
+have costs:
+
+1. p̂(q, m): the cell's scores calibrated per candidate on its validation queries (Platt scaling
+   against the known training outcomes, with a shared map for candidates with few labels, e.g. a
+   held-out model; ``rp_jax.calibration``). Brier scores on validation and test rows.
+2. cost known before the call: prompt tokens (known: the prompt is in hand) x input price +
+   predicted completion tokens x output price. Completion tokens are predicted per (task,
+   candidate) as the median over a usage log: the training rows where they carry token counts
+   (synthetic, generic data); the public release has token counts on its test rows only, so
+   there the log is the *other* test rows of the same (task, candidate) — leave-one-out, never
+   the row's own count (``completion_estimates``).
+3. the front: route argmax_m p̂ - λ cost_est over a log grid of λ (one more vmapped axis of the
+   same compiled evaluation), scoring the true outcomes and true costs of the test rows.
+4. scores (``rp_jax.costq``): AIQ (RouterBench), quality at the best single model's cost,
+   cost to reach the lookup's quality, and RouteLLM's APGR / CPT(50%) / CPT(80%) for the pair
+   (strong = the best single model by training pairs, weak = the cheapest candidate).
+
+Baselines on the same axes: every constant router, the zero router (the hull of the constants),
+uniform random, the per-task lookup and best single model, and the oracles (per task and per
+query, cheapest of the best).
+
+Shape letters as in ``rp_jax.types``; here U is the λ grid and C the cells.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rp_jax import calibration, costq
+from rp_jax.metrics import TestSet
+from rp_jax.routers.baselines import Baseline
+from rp_jax.types import History
+
+NUM_LAMBDAS = 33
+
+
+@dataclasses.dataclass(frozen=True)
+class CostSetting:
+  """What every front of a setting is measured against (numpy).
+
+  Attributes:
+    perf_QxA, cost_QxA: true outcomes and $ per query of the test rows.
+    cost_est_QxA: $ per query known before the call (routing uses it).
+    lambdas_U: the λ grid (0, then log-spaced).
+    const_quality_A, const_cost_A: the constant routers' points.
+    best_single_cost: $ per query of the best constant router on the test rows.
+    lookup_quality, lookup_cost: the per-task lookup (task_best_pairs).
+    strong, weak: candidate positions of the APGR pair.
+  """
+
+  perf_QxA: np.ndarray
+  cost_QxA: np.ndarray
+  cost_est_QxA: np.ndarray
+  lambdas_U: np.ndarray
+  const_quality_A: np.ndarray
+  const_cost_A: np.ndarray
+  best_single_cost: float
+  lookup_quality: float
+  lookup_cost: float
+  strong: int
+  weak: int
+
+  @property
+  def cost_min(self) -> float:
+    return float(self.const_cost_A.min())
+
+  @property
+  def cost_max(self) -> float:
+    return float(self.const_cost_A.max())
+
+
+def completion_estimates(history: History, test: TestSet) -> np.ndarray:
+  """[Q_test, A] predicted completion tokens of the test rows (see module docstring)."""
+  cand = history.candidates
+  task_te = history.query_task[test.query_ids]
+  tr = history.train_queries
+  comp_tr = history.tokens_QxMx2[np.ix_(tr, cand)][..., 1]
+  if np.isfinite(comp_tr).any():
+    return costq.predict_completion_tokens(history.query_task[tr], comp_tr, task_te)
+  comp_te = history.tokens_QxMx2[np.ix_(test.query_ids, cand)][..., 1].astype(np.float64)
+  out = np.empty_like(comp_te)
+  for t in np.unique(task_te):
+    rows = np.flatnonzero(task_te == t)
+    for a in range(comp_te.shape[1]):
+      v = comp_te[rows, a]
+      for i, r in enumerate(rows):
+        others = np.delete(v, i)
+        others = others[np.isfinite(others)]
+        out[r, a] = np.median(others) if len(others) else np.nan
+  overall = np.nanmedian(comp_te)
+  return np.where(np.isfinite(out), out, overall).astype(np.float32)
+
+
+def cost_setting(history: History, test: TestSet, baselines: dict[str, Baseline]):
+  """The CostSetting of a setting, or None when its test rows lack costs."""
+  perf, cost = np.asarray(test.perf_QxA), np.asarray(test.cost_QxA)
+  if not np.isfinite(cost).all():
+    return None
+  cand = history.candidates
+  prompt = history.tokens_QxMx2[np.ix_(test.query_ids, cand)][..., 0]
+  prices = history.prices_Mx2[cand]
+  if not (np.isfinite(prompt).all() and np.isfinite(prices).all()):
+    cost_est = cost  # explicit costs without tokens: the cost is taken as known in advance
+  else:
+    comp = completion_estimates(history, test)
+    cost_est = np.asarray(costq.expected_cost(prompt, comp, prices))
+  spread = np.median(cost_est.max(1) - cost_est.min(1))
+  spread = spread if spread > 0 else max(float(cost_est.max()), 1e-12)
+  lambdas = np.concatenate([[0.0], np.logspace(-3, 3, NUM_LAMBDAS - 1) / spread])
+  look = baselines["task_best_pairs"].sel_QxA
+  best = int(np.argmax(perf.mean(0)))
+  strong = int(np.argmax(baselines["best_single"].sel_QxA[0]))
+  weak = int(np.argmin(cost_est.mean(0)))
+  return CostSetting(
+    perf_QxA=perf,
+    cost_QxA=cost,
+    cost_est_QxA=cost_est.astype(np.float32),
+    lambdas_U=lambdas.astype(np.float32),
+    const_quality_A=perf.mean(0),
+    const_cost_A=cost.mean(0),
+    best_single_cost=float(cost.mean(0)[best]),
+    lookup_quality=float((look * perf).sum(1).mean()),
+    lookup_cost=float((look * cost).sum(1).mean()),
+    strong=strong,
+    weak=weak if weak != strong else int(np.argsort(cost_est.mean(0))[1]),
+  )
+
+
+@jax.jit
+def _calibrate(test_QxA, val_VxA, labels_VxA):
+  platt = calibration.fit_platt(scores_QxA=val_VxA, outcomes_QxA=labels_VxA)
+  return calibration.apply_platt(platt, test_QxA), calibration.apply_platt(platt, val_VxA)
+
+
+def calibrate(test_CxRxQxA, val_CxRxVxA, labels_CxRxVxA):
+  """(p̂ test [C, R, Q, A], p̂ validation [C, R, V, A]): Platt maps fitted on validation rows."""
+  f = jax.vmap(jax.vmap(_calibrate))
+  p_test, p_val = f(
+    jnp.asarray(test_CxRxQxA, jnp.float32),
+    jnp.asarray(val_CxRxVxA, jnp.float32),
+    jnp.asarray(labels_CxRxVxA, jnp.float32),
+  )
+  return np.asarray(p_test), np.asarray(p_val)
+
+
+@jax.jit
+def _fronts(p_CxRxQxA, cost_est_QxA, perf_QxA, cost_QxA, lambdas_U):
+  one = lambda p: costq.front(p, cost_est_QxA, perf_QxA, cost_QxA, lambdas_U)
+  return jax.vmap(jax.vmap(one))(p_CxRxQxA)
+
+
+def fronts(p_CxRxQxA: np.ndarray, cs: CostSetting) -> tuple[np.ndarray, np.ndarray]:
+  """(quality [C, R, U], cost [C, R, U]) of every cell and seed over the λ grid (one call)."""
+  q, c = _fronts(
+    jnp.asarray(p_CxRxQxA, jnp.float32),
+    jnp.asarray(cs.cost_est_QxA),
+    jnp.asarray(cs.perf_QxA, jnp.float32),
+    jnp.asarray(cs.cost_QxA, jnp.float32),
+    jnp.asarray(cs.lambdas_U),
+  )
+  return np.asarray(q), np.asarray(c)
+
+
+def front_scores(cost_N: np.ndarray, quality_N: np.ndarray, cs: CostSetting) -> dict[str, float]:
+  """AIQ, quality at the best single model's cost, cost to reach the lookup's quality."""
+  h = costq.hull(cost_N, quality_N)
+  return {
+    "aiq": float(costq.aiq(cost_N, quality_N, cs.cost_min, cs.cost_max)),
+    "quality_at_best_single_cost": float(costq.quality_at_cost(h, cs.best_single_cost)),
+    "cost_to_lookup_quality": float(costq.cost_to_quality(h, cs.lookup_quality)),
+  }
+
+
+def gap_scores(p_RxQxA: np.ndarray, cs: CostSetting) -> dict[str, float]:
+  """APGR, CPT(50%), CPT(80%) for the strong/weak pair, preference p̂_strong - p̂_weak (seeds
+  averaged)."""
+  out = []
+  for p_QxA in p_RxQxA:
+    pref = p_QxA[:, cs.strong] - p_QxA[:, cs.weak]
+    g = costq.gap_recovered(pref, cs.perf_QxA[:, cs.strong], cs.perf_QxA[:, cs.weak])
+    out.append([g["apgr"], g["cpt50"], g["cpt80"]])
+  apgr, cpt50, cpt80 = np.nanmean(np.asarray(out, np.float64), axis=0)
+  return {"apgr": float(apgr), "cpt50": float(cpt50), "cpt80": float(cpt80)}
+
+
+def baseline_points(baselines: dict[str, Baseline], cs: CostSetting) -> list[tuple]:
+  """(name, kind, quality, cost) of every baseline, plus the cheapest-of-best oracles."""
+  out = []
+  for name, b in baselines.items():
+    if name in ("oracle_query", "oracle_task"):
+      continue  # replaced by their cheapest-of-best versions below
+    kind = "oracle" if b.kind == "upper_bound" else "baseline"
+    q = float((b.sel_QxA * cs.perf_QxA).sum(1).mean())
+    c = float((b.sel_QxA * cs.cost_QxA).sum(1).mean())
+    out.append((name, kind, q, c))
+  perf, cost = cs.perf_QxA, cs.cost_QxA
+  best = perf == perf.max(1, keepdims=True)
+  pick = np.argmin(np.where(best, cost, np.inf), axis=1)
+  rows = np.arange(len(perf))
+  out.append(
+    ("oracle_query", "oracle", float(perf[rows, pick].mean()), float(cost[rows, pick].mean()))
+  )
+  return out
+
+
+def task_oracle_point(test: TestSet, cs: CostSetting) -> tuple:
+  """The per-task oracle, cheapest of the best: per task the best mean test outcome, ties to the
+  lower mean cost."""
+  task = np.asarray(test.task_Q)
+  pick = np.zeros(len(task), int)
+  for t in np.unique(task):
+    rows = task == t
+    m, c = cs.perf_QxA[rows].mean(0), cs.cost_QxA[rows].mean(0)
+    pick[rows] = np.lexsort((c, -m))[0]
+  r = np.arange(len(task))
+  return (
+    "oracle_task",
+    "oracle",
+    float(cs.perf_QxA[r, pick].mean()),
+    float(cs.cost_QxA[r, pick].mean()),
+  )
+
+
+@jax.jit
+def _briers(p_test_CxRxQxA, perf_QxA, p_val_CxRxVxA, labels_CxRxVxA):
+  b = lambda p, y: calibration.brier(p_QxA=p, outcomes_QxA=y)
+  test = jax.vmap(jax.vmap(lambda p: b(p, perf_QxA)))(p_test_CxRxQxA)
+  val = jax.vmap(jax.vmap(b))(p_val_CxRxVxA, labels_CxRxVxA)
+  return test, val
+
+
+def cell_rows(
+  setting: str,
+  names: list[str],
+  test_CxRxQxA: np.ndarray,
+  val_CxRxVxA: np.ndarray,
+  labels_CxRxVxA: np.ndarray,
+  cs: CostSetting,
+) -> tuple[list[dict], list[dict]]:
+  """(front rows, score rows) of C router cells named ``names`` (seeds averaged).
+
+  Front rows: ``setting, name, kind, lambda, avg_performance, cost_per_query`` per λ. Score rows:
+  ``setting, name, kind, aiq, quality_at_best_single_cost, cost_to_lookup_quality, apgr, cpt50,
+  cpt80, brier_val, brier_test``.
+  """
+  p_test, p_val = calibrate(test_CxRxQxA, val_CxRxVxA, labels_CxRxVxA)
+  quality_CxRxU, cost_CxRxU = fronts(p_test, cs)
+  b_test, b_val = (np.asarray(x) for x in _briers(p_test, cs.perf_QxA, p_val, labels_CxRxVxA))
+  quality_CxU, cost_CxU = quality_CxRxU.mean(1), cost_CxRxU.mean(1)
+  front, scores = [], []
+  for c, name in enumerate(names):
+    for lam, q, cost in zip(cs.lambdas_U, quality_CxU[c], cost_CxU[c], strict=True):
+      front.append(
+        {
+          "setting": setting,
+          "name": name,
+          "kind": "router",
+          "lambda": float(lam),
+          "avg_performance": float(q),
+          "cost_per_query": float(cost),
+        }
+      )
+    row = {"setting": setting, "name": name, "kind": "router"}
+    row.update(front_scores(cost_CxU[c], quality_CxU[c], cs))
+    row.update(gap_scores(p_test[c], cs))
+    row.update(brier_val=float(np.nanmean(b_val[c])), brier_test=float(np.nanmean(b_test[c])))
+    scores.append(row)
+  return front, scores
+
+
+def baseline_rows(
+  setting: str, baselines: dict[str, Baseline], test: TestSet, cs: CostSetting
+) -> tuple[list[dict], list[dict]]:
+  """(front rows, score rows) of the baselines: single points, plus the zero router's hull."""
+  pts = baseline_points(baselines, cs) + [task_oracle_point(test, cs)]
+  front, scores = [], []
+  for name, kind, q, c in pts:
+    front.append(
+      {
+        "setting": setting,
+        "name": name,
+        "kind": kind,
+        "lambda": float("nan"),
+        "avg_performance": q,
+        "cost_per_query": c,
+      }
+    )
+    scores.append(
+      {
+        "setting": setting,
+        "name": name,
+        "kind": kind,
+        **front_scores(np.asarray([c]), np.asarray([q]), cs),
+      }
+    )
+  zero, _ = costq.zero_router(cs.const_cost_A, cs.const_quality_A)
+  for c, q in zip(zero.cost_H, zero.quality_H, strict=True):
+    front.append(
+      {
+        "setting": setting,
+        "name": "zero_router",
+        "kind": "baseline",
+        "lambda": float("nan"),
+        "avg_performance": float(q),
+        "cost_per_query": float(c),
+      }
+    )
+  scores.append(
+    {
+      "setting": setting,
+      "name": "zero_router",
+      "kind": "baseline",
+      **front_scores(np.asarray(zero.cost_H), np.asarray(zero.quality_H), cs),
+    }
+  )
+  return front, scores
