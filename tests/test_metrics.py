@@ -112,6 +112,17 @@ def test_new_model_recall_rules():
   assert float(r_none["new_model_selection_rate"]) == 0.0
 
 
+def test_new_model_precision_by_hand():
+  test = make_test()
+  # CHOICES_Q routes rows 1 and 4 to the new c2: row 1 ties c1 and c2 at the top (right), row 4
+  # all tie (right). Routing rows 0 and 3 to c2: row 0 wrong, row 3 right.
+  np.testing.assert_allclose(mt.evaluate(mt.one_hot(CHOICES_Q, 3), test)["new_model_precision"], 1)
+  choices = np.array([2, 0, 0, 2, 0, 0])
+  np.testing.assert_allclose(mt.evaluate(mt.one_hot(choices, 3), test)["new_model_precision"], 0.5)
+  never = mt.evaluate(mt.one_hot(np.zeros(6, int), 3), test)["new_model_precision"]
+  assert np.isnan(float(never))
+
+
 def test_per_task_nan_for_empty_task():
   per_task = mt.per_task_means(mt.one_hot(CHOICES_Q, 3), PERF_QxA, np.zeros(6, np.int32), 2)
   np.testing.assert_allclose(per_task[0], 3.9 / 6, rtol=1e-6)
