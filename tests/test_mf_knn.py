@@ -90,9 +90,8 @@ def test_model_dropout_keep():
   dropped = ~keep
   assert dropped.sum(1).max() == 1 and not dropped[:, 1].any()  # never the untrainable one
   assert 0.4 < dropped.any(1).mean() < 0.6  # about half the steps drop one
-  assert keep.all() == bool(
-    np.asarray(jax.vmap(lambda k: tr.model_dropout_keep(k, trainable, 0.0))(keys)).all()
-  )
+  none = np.asarray(jax.vmap(lambda k: tr.model_dropout_keep(k, trainable, 0.0))(keys))
+  assert none.all()  # rate 0 keeps every candidate
 
 
 def test_mf_and_knn_are_registered_with_their_hyperparameters():
