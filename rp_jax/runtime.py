@@ -100,4 +100,6 @@ def describe() -> str:
   det = "on" if _flag_value(os.environ.get("XLA_FLAGS", "")) else "off"
   if jax.default_backend() == "cpu":
     det += " (CPU: deterministic anyway)"
-  return f"{jax.default_backend()}: {len(devs)} x {', '.join(kinds)}; deterministic GPU ops: {det}"
+  procs = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
+  where = f"{jax.default_backend()}: {len(devs)} x {', '.join(kinds)}{procs}"
+  return f"{where}; deterministic GPU ops: {det}"

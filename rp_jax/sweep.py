@@ -20,6 +20,10 @@ Outputs in ``workdir``: ``config.json`` (resolved config, data and code fingerpr
 ``summary.md``, ``figures/*.png``, ``profiles/<setting>/*.npz`` + ``index.csv``,
 ``text_gnn/<setting>-<form>.json``. Every file is written atomically. Finished stages are stored
 under ``stages/`` with a fingerprint of (config, data, code); a rerun skips them.
+
+Several processes (hosts): each runs ``run`` with the same arguments after
+``rp_jax.distributed.initialize``; the router grids' cells are sharded over every process's
+devices, everything else is computed by every process, and process 0 alone writes the outputs.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import pandas as pd
 from absl import logging
 
 import rp_jax
-from rp_jax import frontier, io, metrics, report, results, runtime, stages
+from rp_jax import distributed, frontier, io, metrics, report, results, runtime, stages
 from rp_jax.config import hparam_grid, hparams_text, profile_specs, router_settings, validate_config
 from rp_jax.data import leave_one_out, load_history
 from rp_jax.profiles.build import ProfileSet
@@ -99,7 +103,11 @@ class Progress:
 
 
 class Stages:
-  """Finished-stage store: ``stages/<name>.npz`` holding arrays and a fingerprint."""
+  """Finished-stage store: ``stages/<name>.npz`` holding arrays and a fingerprint.
+
+  Across processes (``rp_jax.distributed``) a stage is skipped only when every process loaded it,
+  and only process 0 saves.
+  """
 
   def __init__(self, workdir: pathlib.Path, fingerprint: str, log):
     self.dir = workdir / "stages"
@@ -107,6 +115,17 @@ class Stages:
     self.log = log
 
   def load(self, name: str) -> dict[str, np.ndarray] | None:
+    z = self._read(name)
+    # The router grids are collective programs: all processes skip a stage or all compute it.
+    if not distributed.all_agree(z is not None):
+      if z is not None:
+        self.log(f"stage {name}: missing in another process; recomputing")
+      return None
+    if z is not None:
+      self.log(f"stage {name}: done in an earlier run (same config, data and code); skipped")
+    return z
+
+  def _read(self, name: str) -> dict[str, np.ndarray] | None:
     p = self.dir / f"{name}.npz"
     if not p.exists():
       return None
@@ -117,10 +136,11 @@ class Stages:
       return None
     if str(z.pop("__fingerprint__", "")) != self.fp:
       return None
-    self.log(f"stage {name}: done in an earlier run (same config, data and code); skipped")
     return z
 
   def save(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+    if not distributed.is_writer():
+      return
     io.write_npz(self.dir / f"{name}.npz", {**arrays, "__fingerprint__": np.asarray(self.fp)})
 
 
@@ -130,10 +150,16 @@ class Stages:
 def run(
   config, workdir: str | os.PathLike, log: Callable[[str], None] = logging.info
 ) -> pd.DataFrame:
-  """Runs a sweep config into ``workdir``; returns the results table."""
+  """Runs a sweep config into ``workdir``; returns the results table.
+
+  Under ``jax.distributed`` every process runs this with the same arguments and returns the same
+  table; only process 0 writes into ``workdir`` (see ``rp_jax.distributed``).
+  """
   validate_config(config)
   workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
+  writer = distributed.is_writer()
+  if writer:
+    workdir.mkdir(parents=True, exist_ok=True)
   t_start = time.perf_counter()
   timings: dict[str, float] = {}
   cfg_json = json.loads(config.to_json())
@@ -141,20 +167,21 @@ def run(
   fingerprint = hashlib.sha256(
     json.dumps([cfg_json, fp_code, fp_data], sort_keys=True).encode()
   ).hexdigest()[:16]
-  io.write_json(
-    workdir / "config.json",
-    {
-      "config": cfg_json,
-      "code_fingerprint": fp_code,
-      "data_fingerprint": fp_data,
-      "run_fingerprint": fingerprint,
-      "rp_jax_version": rp_jax.__version__,
-      "jax_version": jax.__version__,
-      "devices": [str(d) for d in jax.devices()],
-      "runtime": runtime.describe(),
-      "xla_flags": os.environ.get("XLA_FLAGS", ""),
-    },
-  )
+  if writer:
+    io.write_json(
+      workdir / "config.json",
+      {
+        "config": cfg_json,
+        "code_fingerprint": fp_code,
+        "data_fingerprint": fp_data,
+        "run_fingerprint": fingerprint,
+        "rp_jax_version": rp_jax.__version__,
+        "jax_version": jax.__version__,
+        "devices": [str(d) for d in jax.devices()],
+        "runtime": runtime.describe(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      },
+    )
   store = Stages(workdir, fingerprint, log)
   by_setting: dict[str, results.SettingResult] = {}
   histories = setting_histories(config, log)
@@ -168,6 +195,8 @@ def run(
     by_setting[setting] = run_setting(config, history, workdir, store, timings, log, progress)
 
   frame = results.results_frame([r for s in by_setting.values() for r in s.rows])
+  if not writer:  # the same frame as process 0's, which writes the outputs
+    return frame
   io.write_csv(workdir / "results.csv", frame)
   io.write_npz(
     workdir / "rows.npz",
@@ -269,7 +298,8 @@ def _setting_profiles(config, history, specs, setting, workdir, store, embed, lo
     )
   else:
     pset = ProfileSet(specs, st["profile_SxRxMxD"], st["per_seed"], {}, {}, {})
-  stages.write_profiles(pathlib.Path(workdir) / "profiles" / setting, history, pset, config)
+  if distributed.is_writer():
+    stages.write_profiles(pathlib.Path(workdir) / "profiles" / setting, history, pset, config)
   return pset
 
 

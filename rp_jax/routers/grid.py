@@ -34,7 +34,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rp_jax import tracing
+from rp_jax import distributed, tracing
 from rp_jax import train as tr
 from rp_jax.routers import registry, validation
 from rp_jax.routers.data import RouterData
@@ -236,7 +236,7 @@ def seed_keys(seeds_R: Sequence[int]) -> jax.Array:
 
 def shard_profiles(profile: np.ndarray, hparams_S: dict) -> tuple[jax.Array, dict]:
   """The profile axis (and the per-cell hyperparameters) padded to a multiple of the device count
-  and sharded over the devices.
+  and sharded over the devices (of every process, under ``jax.distributed``).
 
   Padding repeats the last row; callers cut the outputs back to the original S.
   """
@@ -244,7 +244,7 @@ def shard_profiles(profile: np.ndarray, hparams_S: dict) -> tuple[jax.Array, dic
   pad = (-profile.shape[0]) % len(devices)
   rep = lambda x: np.concatenate([x, np.repeat(x[-1:], pad, axis=0)]) if pad else x
   sharding = NamedSharding(Mesh(np.asarray(devices), ("sweep",)), P("sweep"))
-  put = lambda x: jax.device_put(rep(np.asarray(x)), sharding)
+  put = lambda x: distributed.global_array(rep(np.asarray(x)), sharding)
   return put(profile), {k: put(v) for k, v in hparams_S.items()}
 
 
@@ -358,7 +358,7 @@ def train_grid(
       num_seeds=num_seeds,
       return_scores=return_scores,
     )
-    out = jax.tree.map(lambda x: np.asarray(x)[:num_profiles], out)
+    out = jax.tree.map(lambda x: distributed.to_numpy(x)[:num_profiles], out)
     empty = np.zeros((num_profiles, num_seeds, 0), np.float32)
     return GridResult(
       out["choices"],
@@ -383,7 +383,7 @@ def train_grid(
     return_state=return_state,
     return_scores=return_scores,
   )
-  out = jax.tree.map(lambda x: np.asarray(x)[:num_profiles], out)
+  out = jax.tree.map(lambda x: distributed.to_numpy(x)[:num_profiles], out)
   return GridResult(
     choices_SxRxQ=out["choices"],
     train_loss_SxRxE=out["train_loss"],
