@@ -173,6 +173,7 @@ def base_config() -> ml_collections.ConfigDict:
   # -- profiles -----------------------------------------------------------------------------------
   c.profiles = ()
   c.profiles_newllm = ()  # profiles of the newllm setting when it differs (empty: c.profiles)
+  c.profiles_lomo = ()  # profiles of the lomo folds when they differ (empty: c.profiles)
   c.max_hops = 4
   c.index_seed = 0
   c.flat_seed = 0
@@ -194,6 +195,7 @@ def base_config() -> ml_collections.ConfigDict:
   # comparison with the per-task lookup). Families that compare queries with profiles directly
   # (sim) take "prompt" only.
   c.router_inputs = ("prompt",)
+  c.routers_lomo = ()  # routers of the lomo folds when they differ (empty: c.routers)
   for r in ROUTERS:
     c[r] = router_section(r)
   # Fraction of the training queries each router holds out for model selection, and how:
@@ -305,9 +307,20 @@ def paper_protocol(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+def setting_routers(c: ml_collections.ConfigDict, setting: str) -> tuple[str, ...]:
+  """The routers a setting trains (lomo folds: ``c.routers_lomo`` when set)."""
+  if setting.startswith("lomo") and c.routers_lomo:
+    return tuple(c.routers_lomo)
+  return tuple(c.routers)
+
+
 def profile_specs(c: ml_collections.ConfigDict, setting: str) -> list[ProfileSpec]:
   """The distinct profile specs of a setting, in config order."""
-  entries = c.profiles_newllm if setting == "newllm" and c.profiles_newllm else c.profiles
+  entries = c.profiles
+  if setting == "newllm" and c.profiles_newllm:
+    entries = c.profiles_newllm
+  elif setting.startswith("lomo") and c.profiles_lomo:
+    entries = c.profiles_lomo
   specs: list[ProfileSpec] = []
   for p in entries:
     spec = parse_profile(p, c.emb_gnn.norm, c.emb_gnn.self_loop)
@@ -346,7 +359,7 @@ def apply_common_args(c: ml_collections.ConfigDict, arg: str | None) -> ml_colle
 
 def validate_config(c: ml_collections.ConfigDict) -> None:
   """Checks the config's choices before any work starts (clear errors, no deep tracebacks)."""
-  for r in c.routers:
+  for r in (*c.routers, *c.routers_lomo):
     if r not in ROUTERS:
       raise ValueError(f"unknown router {r!r}; expected some of {ROUTERS}")
   for r in ROUTERS:
@@ -384,7 +397,7 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     raise ValueError(f"unknown grid mode {c.grid!r}; expected 'vmap', 'sequential' or 'auto'")
   if c.seeds < 1:
     raise ValueError(f"seeds must be >= 1; got {c.seeds}")
-  for p in (*c.profiles, *c.profiles_newllm):
+  for p in (*c.profiles, *c.profiles_newllm, *c.profiles_lomo):
     parse_profile(p, c.emb_gnn.norm, c.emb_gnn.self_loop)
   if c.data.source == "routeprofile" and not c.data.data_dir:
     raise ValueError(

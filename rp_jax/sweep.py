@@ -42,7 +42,14 @@ from absl import logging
 
 import rp_jax
 from rp_jax import distributed, frontier, io, metrics, report, results, runtime, stages
-from rp_jax.config import hparam_grid, hparams_text, profile_specs, router_settings, validate_config
+from rp_jax.config import (
+  hparam_grid,
+  hparams_text,
+  profile_specs,
+  router_settings,
+  setting_routers,
+  validate_config,
+)
 from rp_jax.data import leave_one_out, load_history
 from rp_jax.profiles.build import ProfileSet
 from rp_jax.routers import registry
@@ -186,9 +193,8 @@ def run(
   by_setting: dict[str, results.SettingResult] = {}
   histories = setting_histories(config, log)
   progress = Progress(
-    sum(len(profile_specs(config, s)) for s in histories)
+    sum(len(profile_specs(config, s)) * len(setting_routers(config, s)) for s in histories)
     * config.seeds
-    * len(config.routers)
     * len(config.router_inputs)
   )
   for setting, history in histories.items():
@@ -320,7 +326,7 @@ def _router_cells(
   rows, cell_rows = [], {}
   for inputs in config.router_inputs:
     feats_QxD = stages.query_features(history, query_emb_QxD, inputs)
-    for router in config.routers:
+    for router in setting_routers(config, setting):
       if registry.family(router).same_space and inputs != "prompt":
         log(f"[{setting}] router {router}: compares queries with profiles; no {inputs} inputs")
         continue
