@@ -1,13 +1,16 @@
-"""Benchmark: trainable (HAN) profiles for depth 1..4 x 5 seeds in one vmapped call vs a loop.
+"""Benchmark: trainable (HAN) profiles, one program per depth vs the traced-depth program.
 
 On the real standard graph (form TQD, 768-d hash768-v1 node features, the default
-``TrainableConfig``: hidden 256, 4 heads, 100 steps), times
+``TrainableConfig``: hidden 256, 4 heads, max_depth 4, 100 steps), for each depth 1..max_depth
+and R seeds (one vmapped call of R trainings each), times in the same process
 
-1. ``trainable_grid``: all depth x seed cells in one ``jit(vmap(...))`` call (compile, run);
-2. a Python loop over the same cells calling one jitted single-configuration function
-   (compile once, run every cell),
+1. static depth (what ``trainable_grid`` runs): one compiled program per depth that computes
+   only that depth's layers;
+2. traced depth (the previous ``trainable_grid``): one compiled program for every depth, in
+   which every training runs all max_depth layers (those beyond its depth as the identity),
 
-in the same process, and checks that both give the same profiles.
+and prints compile time, seconds per training, the traced / static ratio per depth, and
+whether the two give bitwise the same profiles and loss curves.
 
 Usage (from the repository root)::
 
@@ -20,15 +23,9 @@ encoded node features, no raw data)::
   python benchmarks/trainable.py --save-inputs /tmp/trainable_inputs.npz    # where data is
   python benchmarks/trainable.py --inputs /tmp/trainable_inputs.npz         # anywhere
 
-Measured (2026-11-27, 20 cells = depth 1..4 x 5 seeds, form TQD, 2121 nodes, 64242 edges):
-
-- one NVIDIA H200, jax 0.11.2, 100 steps (full): vmapped compile 23.6 s, run 2.00 s
-  (1.0 ms per cell-step); loop compile 18.6 s, run 5.67 s (2.8 ms per cell-step): the vmapped
-  call runs 2.8x faster. Profiles agree to 2.2e-3 (TF32 matmuls); with
-  ``JAX_DEFAULT_MATMUL_PRECISION=highest`` to 6.8e-5 (run 2.57 s vs 6.66 s, 2.6x).
-- this 2-core CPU (shared, load 1-3.6), jax 0.10.2, ``--steps 10``: vmapped compile 25.8 s,
-  run 156.7 s (0.78 s per cell-step); loop compile 34.3 s, run 157.8 s (1.01x); profiles agree
-  to 1.4e-6. The full 100-step grid takes ~13-26 min here (0.4-0.8 s per cell-step).
+Measured: see the README's speed notes and the commit that last changed this file. An earlier
+version of this script compared the vmapped grid with a Python loop over the cells (one H200,
+20 cells, 100 steps: 2.00 s vs 5.67 s run; git history).
 """
 
 from __future__ import annotations
@@ -76,10 +73,14 @@ def load_inputs(path: str) -> tuple[Graph, tuple[int, ...], np.ndarray, str]:
     return graph, tuple(int(c) for c in z["type_counts"]), z["x"], str(z["name"])
 
 
-def timed(fn, *args):
+def timed(fn, *args, **kwargs):
   t = time.perf_counter()
-  out = jax.block_until_ready(fn(*args))
+  out = jax.block_until_ready(fn(*args, **kwargs))
   return out, time.perf_counter() - t
+
+
+def load() -> str:
+  return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def main() -> None:
@@ -90,12 +91,10 @@ def main() -> None:
   p.add_argument("--inputs", help="prepared inputs (.npz from --save-inputs) instead of --data")
   p.add_argument("--save-inputs", help="write prepared inputs to this .npz and exit")
   p.add_argument("--steps", type=int, default=T.TrainableConfig().steps)
-  p.add_argument("--seeds", type=int, default=5)
+  p.add_argument("--seeds", type=int, default=2, help="trainings per call (R)")
   p.add_argument("--max-depth", type=int, default=4)
   p.add_argument("--form", default="TQD")
   p.add_argument("--attention", default="dense", choices=T.ATTENTIONS)
-  p.add_argument("--no-loop", action="store_true", help="skip the Python-loop comparison")
-  p.add_argument("--repeat", type=int, default=1, help="timed runs of the vmapped call")
   a = p.parse_args()
 
   if a.inputs:
@@ -110,66 +109,52 @@ def main() -> None:
   config = dataclasses.replace(
     T.TrainableConfig(), steps=a.steps, max_depth=a.max_depth, attention=a.attention
   )
-  depths = np.arange(1, a.max_depth + 1, dtype=np.int32)
-  seeds = np.arange(a.seeds, dtype=np.uint32)
-  cells = len(depths) * len(seeds)
+  depths = range(1, a.max_depth + 1)
+  R = a.seeds
+  seeds = jnp.arange(R, dtype=jnp.uint32)
   mask = jnp.asarray(relation_mask(a.form))
   struct = T.graph_structure(graph, tc, edges=a.attention == "edges")
   xj = jnp.asarray(x)
+  fn = T.grid_function()
+  kw = dict(config=config, type_counts=tc)
   print(
-    f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), jax {jax.__version__}\n"
+    f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), jax {jax.__version__}; "
+    f"{os.cpu_count()} CPUs, {load()}\n"
     f"graph: {sum(tc)} nodes {tc}, {len(graph.senders_E)} edges; features {feat} {x.shape}; "
-    f"form {a.form}\nconfig: {config}\ngrid: depths {depths.tolist()} x {len(seeds)} seeds "
-    f"= {cells} cells x {a.steps} steps"
+    f"form {a.form}\nconfig: {config}\n"
+    f"each call: {R} trainings (seeds) x {a.steps} steps, vmapped"
   )
 
-  # 1. One vmapped call.
+  depth_R = lambda d: jnp.full((R,), d, jnp.int32)
   t = time.perf_counter()
-  grid = (
-    T.grid_function()
-    .lower(struct, xj, mask, jnp.asarray(depths), jnp.asarray(seeds), config=config, type_counts=tc)
-    .compile()
-  )
-  t_compile_v = time.perf_counter() - t
-  runs = []
-  for _ in range(a.repeat):
-    (prof_v, log_v), dt = timed(grid, struct, xj, mask, jnp.asarray(depths), jnp.asarray(seeds))
-    runs.append(dt)
-  t_run_v = min(runs)
-  loss = np.asarray(log_v.loss_K)
+  traced = fn.lower(struct, xj, mask, seeds, depth_R(1), **kw).compile()
+  compile_traced = time.perf_counter() - t
+  print(f"traced depth: one program for every depth, compile {compile_traced:.1f} s")
+  head = "depth  static compile  static s/training  traced s/training  traced/static  identical"
+  print(head)
+  rows = []
+  for d in depths:
+    t = time.perf_counter()
+    static = fn.lower(struct, xj, mask, seeds, depth=d, **kw).compile()
+    c_s = time.perf_counter() - t
+    out_t, r_t = timed(traced, struct, xj, mask, seeds, depth_R(d))
+    out_s, r_s = timed(static, struct, xj, mask, seeds)
+    same = all(
+      np.array_equal(u, v)
+      for u, v in zip(jax.tree.leaves(out_t), jax.tree.leaves(out_s), strict=True)
+    )
+    diff = float(np.abs(np.asarray(out_t[0]) - np.asarray(out_s[0])).max())
+    rows.append((c_s, r_s, r_t))
+    print(
+      f"{d:5d}  {c_s:12.1f} s  {r_s / R:15.2f} s  {r_t / R:15.2f} s  {r_t / r_s:12.2f}x  "
+      f"{'yes' if same else f'no (max |profile diff| {diff:.1e})'}",
+      flush=True,
+    )
+  c_s, r_s, r_t = (sum(col) for col in zip(*rows, strict=True))
   print(
-    f"vmapped : compile {t_compile_v:7.1f} s   run {t_run_v:8.2f} s "
-    f"({1e3 * t_run_v / (cells * a.steps):7.2f} ms per cell-step; runs {[round(r, 2) for r in runs]})"
-  )
-  print(
-    f"          loss first {loss[..., 0].mean():.4f} -> last {loss[..., -1].mean():.4f} "
-    f"(mean over cells); finite: {bool(np.isfinite(prof_v).all())}"
-  )
-  if a.no_loop:
-    return
-
-  # 2. A Python loop over the same cells, one compiled single-configuration function.
-  single = jax.jit(
-    lambda s, x, m, d, k: T.trainable_profiles(s, x, m, d, k, config=config, type_counts=tc)
-  )
-  t = time.perf_counter()
-  single_c = single.lower(struct, xj, mask, 1, jax.random.key(0)).compile()
-  t_compile_l = time.perf_counter() - t
-  t_run_l, diff, ldiff = 0.0, 0.0, 0.0
-  for i, d in enumerate(depths):
-    for j, s in enumerate(seeds):
-      (prof, lc), dt = timed(single_c, struct, xj, mask, int(d), jax.random.key(int(s)))
-      t_run_l += dt
-      diff = max(diff, float(np.abs(np.asarray(prof) - np.asarray(prof_v[i, j])).max()))
-      ldiff = max(ldiff, float(np.abs(np.asarray(lc) - loss[i, j]).max()))
-  print(
-    f"loop    : compile {t_compile_l:7.1f} s   run {t_run_l:8.2f} s "
-    f"({1e3 * t_run_l / (cells * a.steps):7.2f} ms per cell-step)"
-  )
-  print(
-    f"loop / vmapped run time: {t_run_l / t_run_v:.2f}x; total incl. compile: "
-    f"{(t_compile_l + t_run_l) / (t_compile_v + t_run_v):.2f}x; max |profile diff| {diff:.2e}, "
-    f"max |loss diff| {ldiff:.2e}"
+    f"all depths: static {len(rows)} compiles {c_s:.1f} s + run {r_s:.1f} s; traced 1 compile "
+    f"{compile_traced:.1f} s + run {r_t:.1f} s; run time traced / static {r_t / r_s:.2f}x, "
+    f"total {(compile_traced + r_t) / (c_s + r_s):.2f}x\n{load()}"
   )
 
 

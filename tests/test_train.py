@@ -1,6 +1,7 @@
 """The generic training loop (rp_jax.train) on a toy regression problem."""
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -141,3 +142,50 @@ def test_cosine_schedule_reaches_alpha():
   assert steps[0] == pytest.approx(-1.0, rel=1e-3)
   assert steps[-1] == pytest.approx(-0.1, rel=1e-3)
   assert all(a <= b for a, b in zip(steps, steps[1:], strict=False))
+
+
+def test_make_optimizer_is_adamw_cosine():
+  cfg = tr.TrainConfig(epochs=3, num_batches=2, clip_norm=0.5, cosine_alpha=0.2)
+  hp = {"learning_rate": 0.1, "weight_decay": 0.01}
+  a = tr.make_optimizer(cfg, hp)
+  b = tr.adamw_cosine(
+    total_steps=6, learning_rate=0.1, weight_decay=0.01, clip_norm=0.5, cosine_alpha=0.2
+  )
+  params = {"w": jnp.ones(3)}
+  g = {"w": jnp.asarray([3.0, -1.0, 0.5])}
+  sa, sb = a.init(params), b.init(params)
+  for _ in range(3):
+    (ua, sa), (ub, sb) = a.update(g, sa, params), b.update(g, sb, params)
+    np.testing.assert_array_equal(np.asarray(ua["w"]), np.asarray(ub["w"]))
+
+
+def _quadratic(params, target):
+  err = params["w"] - target
+  return jnp.sum(err**2) + jnp.sum(params["b"] ** 2), jnp.sum(err)
+
+
+def test_gradient_step_modes():
+  params = {"w": jnp.asarray([1.0, -2.0, 3.0]), "b": jnp.asarray(0.5)}
+  target = jnp.asarray([0.0, 1.0, 2.0])
+  tx = tr.adamw_cosine(total_steps=4, learning_rate=0.1, weight_decay=0.0, clip_norm=1.0)
+  state = tx.init(params)
+  (p1, s1), (loss, aux, grads) = tr.gradient_step(_quadratic, tx, params, state, target)
+  assert float(loss) == pytest.approx(1 + 9 + 1 + 0.25)
+  assert float(aux) == pytest.approx(1 - 3 + 1)
+  np.testing.assert_allclose(np.asarray(grads["w"]), [2.0, -6.0, 2.0])
+  assert int(s1.count) == 1 and float(p1["w"][1]) > -2.0  # moved towards the target
+  # update_if False: parameters and optimiser state untouched.
+  (p2, s2), _ = tr.gradient_step(_quadratic, tx, params, state, target, update_if=lambda a: a > 9)
+  assert jax.tree.all(jax.tree.map(np.array_equal, (p2, s2), (params, state)))
+  # update_scale 0: parameters untouched, the state advances.
+  (p3, s3), _ = tr.gradient_step(_quadratic, tx, params, state, target, update_scale=0.0)
+  assert jax.tree.all(jax.tree.map(np.array_equal, p3, params)) and int(s3.count) == 1
+  # Flat mode: the same step on one raveled vector.
+  flat, unravel = jax.flatten_util.ravel_pytree(params)
+  (pf, _), (loss_f, _, g_f) = tr.gradient_step(
+    _quadratic, tx, flat, tx.init(flat), target, unravel=unravel
+  )
+  assert float(loss_f) == float(loss) and g_f.shape == flat.shape
+  np.testing.assert_allclose(
+    np.asarray(pf), np.asarray(jax.flatten_util.ravel_pytree(p1)[0]), rtol=1e-6
+  )

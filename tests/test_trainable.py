@@ -1,10 +1,10 @@
 """Tests of the trainable (HAN, self-supervised) profiles (rp_jax.profiles.trainable).
 
 Compiling a training program is the cost here (~25 s CPU each at XLA's default optimisation),
-so the tiny-graph tests share two compiled programs (the vmapped grid and the single-config
-function, same config and shapes), the real-data test adds one, and every test compiles with
-LLVM optimisation level 0 (``FAST``), which halves compile time; nothing tested here depends on
-how well the kernels are optimised.
+so the tiny-graph tests share a few compiled programs (the grid's one per depth, the traced-depth
+grid, the single-config function; same config and shapes), the real-data test adds one, and every
+test compiles with LLVM optimisation level 0 (``FAST``), which halves compile time; nothing
+tested here depends on how well the kernels are optimised.
 """
 
 import dataclasses
@@ -164,6 +164,19 @@ def test_benchmark_scores_reach_the_encoder(tiny, encoder):
   assert np.abs(same).max() == 0
 
 
+def test_static_depth_encoder_equals_traced_depth(tiny, encoder):
+  _, graph, info, x = tiny
+  params, encode = encoder
+  tc = info.type_counts
+  struct = T.graph_structure(graph, tc, edges=False)
+  obs = np.ones((tc[MODEL], tc[TASK]), np.float32)
+  for d in (0, 2):  # a Python int depth builds only that many layers
+    static = T.HANEncoder(CFG, tc, x.shape[1]).apply(params, x, struct, obs, relation_mask("T"), d)
+    np.testing.assert_allclose(static, encode(CFG, params, "T", d, obs), atol=1e-6)
+  with pytest.raises(ValueError, match="depth must lie"):
+    T.HANEncoder(CFG, tc, x.shape[1]).apply(params, x, struct, obs, relation_mask("T"), 4)
+
+
 def test_layers_beyond_depth_are_identity(encoder):
   p3, encode = encoder
   # A max_depth=2 model holding the first two of the three stacked layers.
@@ -198,6 +211,41 @@ def test_grid_equals_python_loop(tiny, grid_run, single):
       np.testing.assert_allclose(loss, log.loss_K[i, j], rtol=2e-2)
       np.testing.assert_allclose(prof, prof_SxRxMxD[i, j], atol=1e-2)
   assert apart > 0.1  # so the tolerance above still tells the cells apart
+
+
+def test_one_program_per_depth_equals_traced_depth(tiny, grid_run):
+  """The grid runs one program per depth (only its layers); the traced-depth program (every
+  layer computed, those beyond the depth as the identity) gives bitwise the same numbers."""
+  _, graph, info, x = tiny
+  tc = info.type_counts
+  prof, log = grid_run
+  traced = T.grid_function(tuple(FAST.items()))
+  struct = T.graph_structure(graph, tc, edges=False)
+  seeds = np.asarray(SEEDS, np.uint32)
+  for i, d in enumerate(DEPTHS):
+    depth_R = np.full(len(SEEDS), d, np.int32)
+    p_t, log_t = traced(struct, x, relation_mask("TQD"), seeds, depth_R, config=CFG, type_counts=tc)
+    assert np.array_equal(p_t, prof[i]), d
+    for a, b in zip(log_t, log, strict=True):
+      assert np.array_equal(a, b[i]), d
+
+
+def test_cells_over_forms_and_depths(tiny, grid_run):
+  _, graph, info, x = tiny
+  tc = info.type_counts
+  prof, log = grid_run
+  masks = np.stack([relation_mask(f) for f in ("TQD", "Q", "TQD", "TQD")])
+  # Depth 1: two forms in one vmapped call (a batched mask), the third cell repeats the first.
+  prof_c, loss_c = T.trainable_cells(graph, x, masks, (1, 1, 1, 3), (0, 1, 0, 1), CFG, tc, FAST)
+  assert prof_c.shape == (4, tc[MODEL], x.shape[1]) and loss_c.shape == (4, CFG.steps)
+  assert np.array_equal(prof_c[0], prof_c[2]) and np.array_equal(loss_c[0], loss_c[2])
+  # Other batches than the grid's round differently (see test_grid_equals_python_loop).
+  for c, (i, j) in ((0, (0, 0)), (3, (1, 1))):
+    np.testing.assert_allclose(loss_c[c], log.loss_K[i, j], rtol=2e-2)
+    np.testing.assert_allclose(prof_c[c], prof[i, j], atol=1e-2)
+  assert np.abs(np.asarray(prof_c[1]) - np.asarray(prof[0, 1])).max() > 1e-2  # form Q differs
+  with pytest.raises(ValueError, match="rel_mask must be"):
+    T.trainable_cells(graph, x, masks[:3], (1, 1, 1, 3), (0, 1, 0, 1), CFG, tc, FAST)
 
 
 def test_training_decreases_loss_with_finite_gradients(grid_run):

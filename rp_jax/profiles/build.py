@@ -6,7 +6,7 @@ Each family of profiles is computed the cheapest way it can be, then stacked:
 - flat: one encoded document per model and form (host side, embeddings cached);
 - emb_gnn: every requested (form, hops, norm) cell in one jitted call (``emb_gnn_grid``);
 - text_gnn: one text-GNN run per form for all hops (summaries cached by the summariser);
-- trainable: every (form, depth) x seed in one jitted call per form.
+- trainable: every (form, depth) x seed cell, one jitted call per distinct depth.
 
 R is the number of router seeds: trainable profiles differ per seed (seed r's router sees the HAN
 trained with seed r); the others are the same for every seed and are broadcast, so the router
@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from rp_jax import graphs
@@ -124,22 +123,23 @@ def build_profiles(
 
     t0 = time.perf_counter()
     cfg = trainable_config or trainable_lib.TrainableConfig()
-    for form in sorted({specs[i].graph for i in idx}):
-      sel = [i for i in idx if specs[i].graph == form]
-      depths = np.asarray([specs[i].hops for i in sel], np.int32)
-      prof, curve = trainable_lib.trainable_grid(
-        jax.tree.map(jnp.asarray, graph),
-        jnp.asarray(x_NxD),
-        jnp.asarray(graphs.relation_mask(form)),
-        depths,
-        np.asarray(seeds),
-        cfg,
-        info.type_counts,
-      )
-      out[sel] = np.asarray(prof)
-      per_seed[sel] = True
-      for j, i in enumerate(sel):
-        losses[specs[i].id] = np.asarray(curve)[j]
+    # Every (form, depth) x seed cell at once: one compiled program per distinct depth,
+    # vmapped over that depth's seeds and forms.
+    masks = np.stack([graphs.relation_mask(specs[i].graph) for i in idx])
+    prof, curve = trainable_lib.trainable_cells(
+      graph,
+      x_NxD,
+      np.repeat(masks, R, axis=0),
+      np.repeat([specs[i].hops for i in idx], R),
+      np.tile(np.asarray(seeds), len(idx)),
+      cfg,
+      info.type_counts,
+    )
+    out[idx] = np.asarray(prof).reshape(len(idx), R, M, D)
+    per_seed[idx] = True
+    curve = np.asarray(curve).reshape(len(idx), R, -1)
+    for j, i in enumerate(idx):
+      losses[specs[i].id] = curve[j]
     seconds["trainable"] = time.perf_counter() - t0
     log(f"  trainable: {len(idx)} x {R} seeds, {seconds['trainable']:.2f} s")
   return ProfileSet(list(specs), out, per_seed, texts, losses, seconds)

@@ -73,6 +73,7 @@ __all__ = [
   "segment_softmax",
   "ssl_loss",
   "train_ssl",
+  "trainable_cells",
   "trainable_grid",
   "trainable_profiles",
   "types_present",
@@ -233,14 +234,17 @@ def trainable_profiles(
 ) -> tuple[jax.Array, jax.Array]:
   """Trains the HAN self-supervised on one graph form and returns the model profiles.
 
-  Pure and vmappable over depth, key (seed), rel_mask_R, lr and weight_decay.
+  Pure and vmappable over key (seed), rel_mask_R, lr and weight_decay, and over depth when it
+  is traced.
 
   Args:
     graph: the union graph (``graphs.build_graph``), or its ``graph_structure`` (computed once
       on the host, as ``trainable_grid`` does, instead of inside every traced call).
     x_NxD: [N, D] node features (encoded node texts, GraphInfo node order); D is free.
     rel_mask_R: [R] 0/1 organisational form (``graphs.relation_mask``).
-    depth: traced int in 1..config.max_depth (0 = no message passing).
+    depth: HAN layers in 0..config.max_depth (0 = no message passing): a Python int is static
+      and only that many layers are computed (one program per depth); a traced int computes
+      all max_depth layers, those beyond the depth as the identity. Same numbers either way.
     key: a ``jax.random`` key (the seed: init, masks, dropout).
     config: static hyperparameters.
     type_counts: static ``GraphInfo.type_counts``.
@@ -264,46 +268,141 @@ def trainable_profiles(
   return profile_MxD, log.loss_K
 
 
-def _grid(struct, x_NxD, rel_mask_R, depths_S, seeds_R, *, config, type_counts):
+def _cells(struct, x_NxD, rel_mask, seeds_S, depth_S=None, *, depth=None, config, type_counts):
+  """S trainings in one vmap; see ``grid_function``."""
   global TRACE_COUNT
   TRACE_COUNT += 1
+  if (depth is None) == (depth_S is None):
+    raise ValueError("give exactly one of depth (static) and depth_S (traced)")
 
-  def one(depth, seed):
+  def one(mask_R, seed, d):
     _, profile, log = train_ssl(
       struct,
       x_NxD,
-      rel_mask_R,
-      depth,
+      mask_R,
+      depth if depth_S is None else d,
       jax.random.key(seed),
       config=config,
       type_counts=type_counts,
     )
     return profile, log
 
-  # One vmap over the S x R cells: it compiles twice as fast as vmap(vmap(...)) on CPU.
-  S, R = depths_S.shape[0], seeds_R.shape[0]
-  profile_CxMxD, log_C = jax.vmap(one)(jnp.repeat(depths_S, R), jnp.tile(seeds_R, S))
-  return jax.tree.map(lambda v: v.reshape((S, R) + v.shape[1:]), (profile_CxMxD, log_C))
+  in_axes = (0 if rel_mask.ndim == 2 else None, 0, None if depth_S is None else 0)
+  return jax.vmap(one, in_axes=in_axes)(rel_mask, seeds_S, depth_S)
 
 
 @functools.lru_cache(maxsize=8)
 def grid_function(compiler_options: tuple[tuple[str, object], ...] = ()):
-  """The jitted grid function behind ``trainable_grid`` (static: config, type_counts).
+  """The jitted function behind ``trainable_cells`` and ``trainable_grid``.
 
-  Call signature: ``(struct, x_NxD, rel_mask_R, depths_S, seeds_R, *, config, type_counts)``
-  with ``struct = graph_structure(...)``; ``.lower(...).compile()`` separates compile and run
-  time (benchmarks). ``compiler_options`` are XLA options for ``jax.jit`` as (name, value)
-  pairs.
+  Call signature: ``(struct, x_NxD, rel_mask, seeds_S, depth_S=None, *, depth=None, config,
+  type_counts) -> (profile_SxMxD, TrainLog of [S, K] curves)``: S trainings in one vmap, cell s
+  with seed ``seeds_S[s]`` and the form ``rel_mask`` ([R], shared by the cells, or [S, R]).
+  The depth is either ``depth``, a static int shared by the cells (one compiled program per
+  depth, each computing only its layers), or ``depth_S``, [S] traced depths (one program for
+  every depth, but every cell computes all ``max_depth`` layers: the slower reference that
+  ``benchmarks/trainable.py`` compares with). ``struct = graph_structure(...)``;
+  ``.lower(...).compile()`` separates compile and run time. ``compiler_options`` are XLA
+  options for ``jax.jit`` as (name, value) pairs.
   """
   return jax.jit(
-    _grid,
-    static_argnames=("config", "type_counts"),
+    _cells,
+    static_argnames=("depth", "config", "type_counts"),
     compiler_options=dict(compiler_options) or None,
   )
 
 
+def _host_graph(graph: Graph | Structure, type_counts: tuple[int, ...]) -> Graph | Structure:
+  """The graph as numpy arrays (its structure is then built once, on the host), checked."""
+  if len(type_counts) != NUM_NODE_TYPES:
+    raise ValueError(
+      f"type_counts must have {NUM_NODE_TYPES} entries {NODE_TYPES}, got {type_counts}"
+    )
+  if isinstance(graph, Structure):
+    return graph
+  graph = Graph(*(np.asarray(a) for a in graph))
+  node_type = np.asarray(graph.node_type_N)
+  expect = np.repeat(np.arange(NUM_NODE_TYPES), type_counts)
+  if node_type.shape != expect.shape or not (node_type == expect).all():
+    raise ValueError(
+      "graph.node_type_N must list the node types contiguously in the order "
+      f"{NODE_TYPES} with counts {type_counts} (GraphInfo.type_counts)"
+    )
+  return graph
+
+
+def trainable_cells(
+  graph: Graph | Structure,
+  x_NxD,
+  rel_mask,
+  depths_S,
+  seeds_S,
+  config: TrainableConfig = DEFAULT_CONFIG,
+  type_counts: tuple[int, ...] = (),
+  compiler_options: dict | None = None,
+  return_log: bool = False,
+) -> tuple[jax.Array, jax.Array | TrainLog]:
+  """Trainable profiles of S cells (form, depth, seed), one compiled program per depth.
+
+  The cells are grouped by depth; each distinct depth runs one ``jit(vmap(...))`` call over
+  its cells (seeds and forms) that computes only that many layers, so a cell costs what a
+  network of its depth costs (depth 1 runs a second, discarded layer: see ``HANEncoder``).
+  Identical cells are trained once. Calls are dispatched without
+  waiting, so the next depth compiles while the previous one runs.
+
+  Args:
+    graph: the union graph, or its ``graph_structure``.
+    x_NxD: [N, D] node features.
+    rel_mask: [R] form of every cell, or [S, R] one per cell.
+    depths_S: [S] int depths in 0..config.max_depth.
+    seeds_S: [S] int seeds (seed ``s`` uses ``jax.random.key(s)``).
+    config, type_counts, compiler_options, return_log: as for ``trainable_grid``.
+
+  Returns:
+    (profile_SxMxD, loss_SxK), or (profile_SxMxD, TrainLog of [S, K] curves) with
+    ``return_log``. Cell s equals ``trainable_profiles(..., depths_S[s], key(seeds_S[s]))``
+    on its form.
+  """
+  type_counts = tuple(int(c) for c in type_counts)
+  graph = _host_graph(graph, type_counts)
+  depths_S = np.asarray(depths_S, np.int32).reshape(-1)
+  seeds_S = np.asarray(seeds_S, np.uint32).reshape(-1)
+  if ((depths_S < 0) | (depths_S > config.max_depth)).any():
+    raise ValueError(f"depths must lie in 0..max_depth={config.max_depth}, got {depths_S.tolist()}")
+  if seeds_S.shape != depths_S.shape:
+    raise ValueError(f"{len(depths_S)} depths but {len(seeds_S)} seeds")
+  rel_mask = np.asarray(rel_mask, np.float32)
+  if rel_mask.shape not in ((NUM_RELATIONS,), (len(depths_S), NUM_RELATIONS)):
+    raise ValueError(
+      f"rel_mask must be [{NUM_RELATIONS}] or [S, {NUM_RELATIONS}], got {rel_mask.shape}"
+    )
+  mask_SxR = np.broadcast_to(rel_mask, (len(depths_S), NUM_RELATIONS))
+  cells = zip(depths_S.tolist(), seeds_S.tolist(), mask_SxR, strict=True)
+  keys = [(d, s, m.tobytes()) for d, s, m in cells]
+  first: dict[tuple, int] = {}
+  for s, k in enumerate(keys):
+    first.setdefault(k, s)
+  rep_U = np.array(list(first.values()))  # the first cell of each distinct (depth, seed, form)
+  fn = grid_function(tuple(sorted((compiler_options or {}).items())))
+  struct = as_structure(graph, type_counts, config)
+  x_NxD = jnp.asarray(x_NxD, jnp.float32)
+  ran, outs = [], []
+  for d in sorted(set(depths_S.tolist())):
+    sel = rep_U[depths_S[rep_U] == d]
+    masks = mask_SxR[sel]
+    # One form for all cells: the mask is an unbatched argument (no per-cell copies of it).
+    shared = masks[0] if (masks == masks[0]).all() else masks
+    kw = dict(depth=int(d), config=config, type_counts=type_counts)
+    outs.append(fn(struct, x_NxD, jnp.asarray(shared), jnp.asarray(seeds_S[sel]), **kw))
+    ran.extend(sel.tolist())
+  pos = {keys[s]: i for i, s in enumerate(ran)}
+  where = np.array([pos[k] for k in keys])
+  profile_SxMxD, log = jax.tree.map(lambda *v: jnp.concatenate(v)[where], *outs)
+  return profile_SxMxD, (log if return_log else log.loss_K)
+
+
 def trainable_grid(
-  graph: Graph,
+  graph: Graph | Structure,
   x_NxD,
   rel_mask_R,
   depths_S,
@@ -313,7 +412,9 @@ def trainable_grid(
   compiler_options: dict | None = None,
   return_log: bool = False,
 ) -> tuple[jax.Array, jax.Array | TrainLog]:
-  """Trainable profiles for every depth x seed in one compiled call (``jit(vmap(...))``).
+  """Trainable profiles for every depth x seed of one form: one compiled program per depth.
+
+  Each distinct depth is one ``jit(vmap(...))`` call over the seeds (``trainable_cells``).
 
   Args:
     graph, x_NxD, rel_mask_R: as for ``trainable_profiles``.
@@ -325,38 +426,25 @@ def trainable_grid(
       ``{"xla_backend_optimization_level": 0}`` halves the CPU compile time (~12 s instead of
       ~24 s on 2 cores) for slower kernels: worth it for short runs and tests.
     return_log: return every training curve (a TrainLog) instead of the loss alone (the same
-      compiled program either way).
+      compiled programs either way).
 
   Returns:
     (profile_SxRxMxD, loss_SxRxK), or (profile_SxRxMxD, TrainLog of [S, R, K] curves) with
     ``return_log``. Cell [s, r] equals ``trainable_profiles(..., depths_S[s], key(seeds_R[r]))``.
   """
-  type_counts = tuple(int(c) for c in type_counts)
-  if len(type_counts) != NUM_NODE_TYPES:
-    raise ValueError(
-      f"type_counts must have {NUM_NODE_TYPES} entries {NODE_TYPES}, got {type_counts}"
-    )
-  if isinstance(graph, Graph):  # host arrays: the structure is built with numpy, once
-    graph = Graph(*(np.asarray(a) for a in graph))
-  node_type = np.asarray(graph.node_type_N)
-  expect = np.repeat(np.arange(NUM_NODE_TYPES), type_counts)
-  if node_type.shape != expect.shape or not (node_type == expect).all():
-    raise ValueError(
-      "graph.node_type_N must list the node types contiguously in the order "
-      f"{NODE_TYPES} with counts {type_counts} (GraphInfo.type_counts)"
-    )
   depths_S = np.asarray(depths_S, np.int32).reshape(-1)
-  if ((depths_S < 0) | (depths_S > config.max_depth)).any():
-    raise ValueError(f"depths must lie in 0..max_depth={config.max_depth}, got {depths_S.tolist()}")
   seeds_R = np.asarray(seeds_R, np.uint32).reshape(-1)
-  options = tuple(sorted((compiler_options or {}).items()))
-  profile_SxRxMxD, log = grid_function(options)(
-    as_structure(graph, type_counts, config),
-    jnp.asarray(x_NxD, jnp.float32),
-    jnp.asarray(rel_mask_R, jnp.float32),
-    jnp.asarray(depths_S),
-    jnp.asarray(seeds_R),
-    config=config,
-    type_counts=type_counts,
+  S, R = len(depths_S), len(seeds_R)
+  profile, log = trainable_cells(
+    graph,
+    x_NxD,
+    np.asarray(rel_mask_R, np.float32).reshape(NUM_RELATIONS),
+    np.repeat(depths_S, R),
+    np.tile(seeds_R, S),
+    config,
+    type_counts,
+    compiler_options,
+    return_log=True,
   )
-  return profile_SxRxMxD, (log if return_log else log.loss_K)
+  profile, log = jax.tree.map(lambda v: v.reshape((S, R) + v.shape[1:]), (profile, log))
+  return profile, (log if return_log else log.loss_K)

@@ -296,20 +296,24 @@ def _semantic_attention(outs, p_NxHxC, k_lin, q_S, rel_mask_R, *, tc):
 class _HANStep(nn.Module):
   """Layer ``layer`` of the encoder as a scan step.
 
-  With a traced depth (``traced_depth``) the step is the identity when layer >= depth.
+  ``mode``: "static" applies the layer; "traced" applies it where layer < depth (traced) and
+  passes h through elsewhere (a select: the layer is computed either way); "guarded" applies
+  it only where layer < depth (static), skipping it otherwise (a conditional).
   """
 
   config: TrainableConfig
   type_counts: tuple[int, ...]
-  traced_depth: bool = True
+  mode: str = "traced"
 
   @nn.compact
   def __call__(self, h, layer, drop_seed, struct, obs_MxT, rel_mask_R, depth, train):
-    u = jnp.where(layer == 0, h, nn.elu(h))  # ELU between layers, not before the first
-    new = HANLayer(self.config, self.type_counts, name="layer")(
-      u, struct, obs_MxT, rel_mask_R, drop_seed, train
-    )
-    return (jnp.where(layer < depth, new, h) if self.traced_depth else new), None
+    def apply(mdl, h):
+      u = jnp.where(layer == 0, h, nn.elu(h))  # ELU between layers, not before the first
+      return mdl(u, struct, obs_MxT, rel_mask_R, drop_seed, train)
+
+    mdl = HANLayer(self.config, self.type_counts, name="layer")
+    new = apply(mdl, h)
+    return (jnp.where(layer < depth, new, h) if self.mode == "traced" else new), None
 
 
 def is_static_depth(depth) -> bool:
@@ -364,7 +368,13 @@ class HANEncoder(nn.Module):
     static = is_static_depth(depth)
     if static and not 0 <= depth <= cfg.max_depth:
       raise ValueError(f"depth must lie in 0..max_depth={cfg.max_depth}, got {depth}")
-    n_layers = int(depth) if static else cfg.max_depth
+    n_layers, mode = (int(depth), "static") if static else (cfg.max_depth, "traced")
+    if static and n_layers == 1 and cfg.max_depth > 1:
+      # A one-iteration scan is inlined by XLA, and the fusions it then forms across the loop's
+      # boundary round differently (float32, ~1e-8) from the same layer inside a loop. Two
+      # iterations, the second passed through, keep the loop and so every static depth gives
+      # bitwise the numbers of the traced one, for the price of that second layer.
+      n_layers, mode = 2, "traced"
     if n_layers > 0:
       scan = nn.scan(
         _HANStep,
@@ -376,7 +386,7 @@ class HANEncoder(nn.Module):
       if n_layers < cfg.max_depth:  # static depth: the first n_layers of the stacked layers
         first = lambda tree: jax.tree.map(lambda v: v[:n_layers], tree)
         scan = nn.map_variables(scan, "params", trans_in_fn=first)
-      layers = scan(cfg, self.type_counts, not static, name="han")
+      layers = scan(cfg, self.type_counts, mode, name="han")
       h, _ = layers(
         h,
         jnp.arange(n_layers),
@@ -384,7 +394,7 @@ class HANEncoder(nn.Module):
         struct,
         obs_MxT,
         rel_mask_R,
-        None if static else depth,
+        None if mode == "static" else depth,
         train,
       )
     if rows is not None:
