@@ -222,7 +222,7 @@ def router_grid(
     "val_utility_SxR": res.val_utility_SxR,
     "best_epoch_SxR": res.best_epoch_SxR,
   }
-  if return_scores:
+  if return_scores and res.scores.get("val") is not None:
     out["test_scores_SxRxQxA"] = res.scores["test"]
     out["val_scores_SxRxVxA"] = res.scores["val"]
     if res.scores.get("val_idx") is not None:
