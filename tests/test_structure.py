@@ -22,9 +22,23 @@ FORBIDDEN = {
   # The report formats what the stages computed: no metrics, no JAX.
   "rp_jax.report": ("rp_jax.sweep", "rp_jax.stages", "rp_jax.metrics", "jax", "rp_jax.deploy"),
   "rp_jax.deploy": ("rp_jax.sweep", "rp_jax.report", "rp_jax.results"),
-  "rp_jax.routers": ("rp_jax.stages", "rp_jax.sweep", "rp_jax.report", "rp_jax.results"),
-  "rp_jax.profiles": ("rp_jax.stages", "rp_jax.sweep", "rp_jax.report", "rp_jax.routers"),
+  # The building blocks know nothing of configs or of the sweep around them.
+  "rp_jax.routers": (
+    "rp_jax.stages",
+    "rp_jax.sweep",
+    "rp_jax.report",
+    "rp_jax.results",
+    "rp_jax.config",
+  ),
+  "rp_jax.profiles": (
+    "rp_jax.stages",
+    "rp_jax.sweep",
+    "rp_jax.report",
+    "rp_jax.routers",
+    "rp_jax.config",
+  ),
   "rp_jax.data": ("rp_jax.stages", "rp_jax.sweep", "rp_jax.report", "rp_jax.routers"),
+  "rp_jax.frontier": ("rp_jax.sweep", "rp_jax.report", "rp_jax.stages"),
 }
 
 

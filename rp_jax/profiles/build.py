@@ -23,11 +23,12 @@ import jax
 import numpy as np
 
 from rp_jax import graphs
-from rp_jax.config import ProfileSpec
 from rp_jax.profiles import emb_gnn as emb_gnn_lib
 from rp_jax.profiles import flat as flat_lib
 from rp_jax.profiles import text_gnn as text_gnn_lib
+from rp_jax.profiles import trainable as trainable_lib
 from rp_jax.profiles.index import index_profiles
+from rp_jax.profiles.spec import ProfileSpec
 
 
 @dataclasses.dataclass
@@ -119,8 +120,6 @@ def build_profiles(
 
   idx = by("trainable")
   if idx:
-    from rp_jax.profiles import trainable as trainable_lib
-
     t0 = time.perf_counter()
     cfg = trainable_config or trainable_lib.TrainableConfig()
     # Every (form, depth) x seed cell at once: one compiled program per distinct depth,
