@@ -40,4 +40,5 @@ def get_config(arg=None):
   c.trainable.hidden = 16
   c.trainable.heads = 2
   c.bootstrap = 50
+  c.progress_every_s = 0.0  # no host callbacks in the tests' programs
   return rp_config.apply_common_args(c, arg)

@@ -159,6 +159,9 @@ def base_config() -> ml_collections.ConfigDict:
   # of optimiser states overflows), or "auto" (sequential on a single CPU device, else vmap).
   c.grid = "vmap"
   c.figures = True
+  # Progress lines from inside a compiled router stage: at most one every this many seconds
+  # (cell-epochs done, time left); 0 turns the host callback off (the test config does).
+  c.progress_every_s = 10.0
   return c
 
 

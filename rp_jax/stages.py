@@ -16,10 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from rp_jax import config as cfg_lib
-from rp_jax import graphs, io, metrics
+from rp_jax import graphs, io, metrics, progress
 from rp_jax.config import ProfileSpec
 from rp_jax.profiles.build import ProfileSet, build_profiles
-from rp_jax.routers import grid, validation
+from rp_jax.routers import grid, registry, validation
 from rp_jax.routers.baselines import Baseline, baselines
 from rp_jax.routers.data import make_router_data
 from rp_jax.text import encode_cached, make_encoder
@@ -204,19 +204,24 @@ def router_grid(
   splits = None
   if config.val_split == "stratified":
     splits = validation.stratified_splits(data, float(config.val_fraction), seeds)
-  res = grid.train_grid(
-    router,
-    static,
-    data,
-    prof,
-    list(seeds),
-    hp,
-    splits=splits,
-    chunk_size=int(config.chunk_size),
-    shard=bool(config.shard),
-    sequential=grid_is_sequential(str(config.grid)),
-    return_scores=return_scores,
-  )
+  every = float(config.progress_every_s)
+  report = every > 0 and registry.family(router).trainable
+  epochs = int(getattr(static, "epochs", 1))
+  with progress.tracking(f"{router}", len(prof) * len(seeds) * epochs, log, every):
+    res = grid.train_grid(
+      router,
+      static,
+      data,
+      prof,
+      list(seeds),
+      hp,
+      splits=splits,
+      chunk_size=int(config.chunk_size),
+      shard=bool(config.shard),
+      sequential=grid_is_sequential(str(config.grid)),
+      return_scores=return_scores,
+      report_progress=report,
+    )
   out = {
     "choices_SxRxQ": res.choices_SxRxQ,
     "val_utility_SxR": res.val_utility_SxR,

@@ -49,6 +49,8 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
+from rp_jax import progress
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -62,6 +64,7 @@ class TrainConfig:
     skip_empty: batches may be empty (``weight == 0``); each update is then guarded by a
       conditional (a select under vmap, which costs a copy of the parameters and moments per step
       on CPU). False when the router knows that no batch can be empty.
+    report_progress: call ``rp_jax.progress.on_epoch`` (a host callback) after every epoch.
   """
 
   epochs: int
@@ -69,6 +72,7 @@ class TrainConfig:
   clip_norm: float = 1.0
   cosine_alpha: float = 0.1
   skip_empty: bool = True
+  report_progress: bool = False
 
   def __post_init__(self):
     if self.epochs < 1 or self.num_batches < 1:
@@ -286,6 +290,11 @@ def make_train(pieces: Pieces, config: TrainConfig) -> Callable:
       best_score = jnp.where(better, cmp, best_score)
       best_epoch = jnp.where(better, e, best_epoch)
       carry = (params, opt_state, best_params, best_score, best_epoch)
+      if config.report_progress:
+        # The epoch as a value batched like the cell (a select on the score: zeros_like would
+        # see only its shape), so that a vmapped grid reports every cell.
+        cell_e = jnp.where(jnp.isnan(score), e, e)
+        jax.debug.callback(progress.on_epoch, cell_e, ordered=False)
       return carry, {"train_loss": train_loss, "val_score": score}
 
     # Every epoch's batches (index arrays, small) are drawn up front by one vmapped call.

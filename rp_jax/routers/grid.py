@@ -24,6 +24,7 @@ compilations (tests assert one compile per grid).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -72,7 +73,15 @@ def resolve_config(router: str, config, data: RouterData):
   return registry.family(router).resolve(registry.check_config(router, config), data)
 
 
-def make_cell(router: str, config, data: RouterData, *, return_state=False, return_scores=False):
+def make_cell(
+  router: str,
+  config,
+  data: RouterData,
+  *,
+  return_state=False,
+  return_scores=False,
+  report_progress=False,
+):
   """``(profile_AxD, key, hparams, split) -> dict``: train one cell, route the test rows.
 
   ``split`` None draws the family's default split from the key (trained families only). The dict
@@ -81,7 +90,10 @@ def make_cell(router: str, config, data: RouterData, *, return_state=False, retu
   """
   fam = registry.family(router)
   fns = fam.make(config, data)
-  train = tr.make_train(fns.pieces, fns.loop) if fns.pieces is not None else None
+  train = None
+  if fns.pieces is not None:
+    loop = dataclasses.replace(fns.loop, report_progress=report_progress)
+    train = tr.make_train(fns.pieces, loop)
 
   def cell(profile_AxD, key, hparams, split=None):
     if split is None:
@@ -121,6 +133,7 @@ def make_cell(router: str, config, data: RouterData, *, return_state=False, retu
     "sequential",
     "return_state",
     "return_scores",
+    "report_progress",
   ),
 )
 def _trained_grid(
@@ -137,13 +150,21 @@ def _trained_grid(
   return_state,
   sequential,
   return_scores=False,
+  report_progress=False,
 ):
   """Cells [S, R]: profiles (and hyperparameters) along S, seeds (keys, splits) along R.
 
   ``splits_R`` None: each cell draws its family's default split from its key.
   """
   tracing.count("router_grid")
-  cell = make_cell(router, config, data, return_state=return_state, return_scores=return_scores)
+  cell = make_cell(
+    router,
+    config,
+    data,
+    return_state=return_state,
+    return_scores=return_scores,
+    report_progress=report_progress,
+  )
   if sequential:
     # One cell at a time inside the compiled call (lax.map over profiles, then seeds): the
     # per-cell program of train_cell, without Python dispatch between cells.
@@ -297,6 +318,7 @@ def train_grid(
   shard: bool = False,
   return_state: bool = False,
   return_scores: bool = False,
+  report_progress: bool = False,
 ) -> GridResult:
   """Trains (or, for training-free families, applies) a router on S profiles x R seeds at once.
 
@@ -318,6 +340,8 @@ def train_grid(
       ``sequential``).
     return_state: also return the kept state (leading [S, R] axes).
     return_scores: also return the test and validation scores of the kept state.
+    report_progress: call ``rp_jax.progress.on_epoch`` after every epoch of every cell (see
+      ``rp_jax.progress.tracking``).
 
   Returns:
     GridResult (numpy).
@@ -382,6 +406,7 @@ def train_grid(
     sequential=bool(sequential),
     return_state=return_state,
     return_scores=return_scores,
+    report_progress=report_progress,
   )
   out = jax.tree.map(lambda x: distributed.to_numpy(x)[:num_profiles], out)
   return GridResult(
