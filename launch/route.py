@@ -13,6 +13,10 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Folder of the router bundle.")
 _FIT = flags.DEFINE_bool("fit", False, "Train the router and save the bundle.")
 _QUERIES = flags.DEFINE_string("queries", None, "JSONL ({'query': ...} per line) or '-' (stdin).")
 _ADD = flags.DEFINE_list("add_models", [], "Pool models to add as candidates, no retraining.")
+_LAMBDA = flags.DEFINE_float("lambda", None, "Route by argmax p-hat - lambda * expected cost ($).")
+_BUDGET = flags.DEFINE_float(
+  "max_cost_per_query", None, "Budget mode: the lambda whose validation front costs at most this."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -25,6 +29,8 @@ def main(argv):
     fit_router=_FIT.value,
     add_models=_ADD.value,
     queries=_QUERIES.value,
+    lam=_LAMBDA.value,
+    max_cost=_BUDGET.value,
   )
 
 

@@ -32,7 +32,8 @@ from absl import logging
 from flax import traverse_util
 
 from rp_jax import config as cfg_lib
-from rp_jax import io, stages
+from rp_jax import costmodel, io, stages
+from rp_jax import train as tr
 from rp_jax.config import ProfileSpec, parse_profile
 from rp_jax.data import load_history
 from rp_jax.routers import grid, registry, validation
@@ -58,6 +59,8 @@ class RouterBundle:
     task_names: the tasks a "prompt+task" router knows (an unknown task gets no task feature).
     query_format: the text the router was trained on ("prompt": the formatted prompt an LLM
       receives; "raw": the bare query): route the same kind of text.
+    cost: the cost model's arrays (``rp_jax.costmodel.CostModel``: calibration, prices, usage
+      statistics, the validation front of the budget mode); empty without prices.
     info: provenance (setting, data source, seed, best epoch).
   """
 
@@ -72,6 +75,7 @@ class RouterBundle:
   inputs: str = "prompt"
   task_names: list[str] = dataclasses.field(default_factory=list)
   query_format: str = "prompt"
+  cost: dict = dataclasses.field(default_factory=dict)
   info: dict = dataclasses.field(default_factory=dict)
 
   def static_config(self):
@@ -129,8 +133,19 @@ def fit(
   split = None
   if config.val_split == "stratified":
     split = validation.stratified_split(np.asarray(data.train_task_Q), config.val_fraction, seed)
-  out = grid.train_cell(router, static, data, prof_AxD, seed, hp, split=split, return_state=True)
+  out = grid.train_cell(
+    router, static, data, prof_AxD, seed, hp, split=split, return_state=True, return_scores=True
+  )
   info = {"setting": history.setting, "source": history.source, "seed": seed}
+  cost = {}
+  if "scores" in out and out["scores"]["val"].shape[0]:
+    sc = jax.tree.map(np.asarray, out["scores"])
+    sp = split if split is not None else tr.QuerySplit(sc["val_idx"], np.zeros(0, np.int32))
+    u = np.asarray(validation.utility_table(data, sp))[sc["val_idx"]]
+    model = costmodel.fit(
+      history, sc["val"], data.labels_QxA[sc["val_idx"]], u, data.train_ids[sc["val_idx"]]
+    )
+    cost = {} if model is None else model.arrays()
   if registry.family(router).trainable:
     info["best_epoch"] = int(out["best_epoch"])
     log(f"trained {router} on {spec.id}: best epoch {info['best_epoch']}")
@@ -152,12 +167,19 @@ def fit(
     inputs=inputs,
     task_names=list(history.task_names),
     query_format=str(config.data.query_format),
+    cost=cost,
     info=info,
   )
 
 
-def add_candidate(bundle: RouterBundle, name: str, profile_D: np.ndarray) -> RouterBundle:
-  """A copy of the bundle with one more candidate (no retraining; see module docstring)."""
+def add_candidate(
+  bundle: RouterBundle, name: str, profile_D: np.ndarray, prices_2: np.ndarray | None = None
+) -> RouterBundle:
+  """A copy of the bundle with one more candidate (no retraining; see module docstring).
+
+  ``prices_2``: its $ per million tokens (input, output), needed when the bundle has a cost
+  model; the new candidate then uses the shared calibration and the usage log's medians.
+  """
   if name in bundle.candidate_names:
     raise ValueError(f"candidate {name!r} is already in the router ({bundle.candidate_names})")
   p = np.asarray(profile_D, np.float32).reshape(-1)
@@ -166,10 +188,16 @@ def add_candidate(bundle: RouterBundle, name: str, profile_D: np.ndarray) -> Rou
       f"profile of {name!r} has dimension {p.shape[0]}; the router's profiles have "
       f"{bundle.profile_AxD.shape[1]} (build it with the same profile spec {bundle.profile_id!r})"
     )
+  cost = bundle.cost
+  if cost:
+    if prices_2 is None or not np.isfinite(np.asarray(prices_2, np.float64)).all():
+      raise ValueError(f"this router has a cost model: give the prices of {name!r} (prices_2=)")
+    cost = costmodel.CostModel.from_arrays(cost).add_candidate(prices_2).arrays()
   return dataclasses.replace(
     bundle,
     profile_AxD=np.concatenate([bundle.profile_AxD, p[None]]),
     candidate_names=[*bundle.candidate_names, name],
+    cost=cost,
   )
 
 
@@ -221,15 +249,58 @@ def query_features(
 
 
 def route_texts(
-  bundle: RouterBundle, texts: Sequence[str], embed, tasks: Sequence[str] | None = None
+  bundle: RouterBundle,
+  texts: Sequence[str],
+  embed,
+  tasks: Sequence[str | None] | None = None,
+  *,
+  lam: float | None = None,
+  max_cost: float | None = None,
 ) -> list[str]:
   """The chosen model name for each query text (``embed`` = the bundle's encoder, cached).
 
-  ``tasks``: each query's task name, for routers with "prompt+task" inputs.
+  Args:
+    tasks: each query's task name (for "prompt+task" routers; also sharpens cost estimates).
+    lam: route by argmax p̂ − λ·cost (the bundle's cost model) instead of the plain argmax.
+    max_cost: budget mode: the λ whose validation front stays within this $ per query.
   """
-  feats = query_features(bundle, np.asarray(embed(list(texts)), np.float32), tasks)
-  idx = route_embeddings(bundle, feats)
-  return [bundle.candidate_names[i] for i in idx.tolist()]
+  return [
+    bundle.candidate_names[i] for i in route_indices(bundle, texts, embed, tasks, lam, max_cost)[0]
+  ]
+
+
+def route_indices(bundle, texts, embed, tasks=None, lam=None, max_cost=None):
+  """([Q] chosen candidate positions, [Q] estimated $ of the choice or NaN, λ used or None)."""
+  feats = query_features(
+    bundle,
+    np.asarray(embed(list(texts)), np.float32),
+    tasks if bundle.inputs != "prompt" else tasks,
+  )
+  if lam is None and max_cost is None:
+    idx = route_embeddings(bundle, feats)
+    est = np.full(len(idx), np.nan)
+    if bundle.cost:
+      model = costmodel.CostModel.from_arrays(bundle.cost)
+      est = model.expected_cost(texts, _task_ids(bundle, tasks, len(texts)))[
+        np.arange(len(idx)), idx
+      ]
+    return idx, est, None
+  if not bundle.cost:
+    raise ValueError("this router has no cost model (its training data had no prices or tokens)")
+  if lam is not None and max_cost is not None:
+    raise ValueError("give lam or max_cost, not both")
+  model = costmodel.CostModel.from_arrays(bundle.cost)
+  if max_cost is not None:
+    lam = model.lam_for_budget(max_cost).lam
+  cost_QxA = model.expected_cost(texts, _task_ids(bundle, tasks, len(texts)))
+  idx = model.route(score_embeddings(bundle, feats), cost_QxA, float(lam))
+  return idx, cost_QxA[np.arange(len(idx)), idx], float(lam)
+
+
+def _task_ids(bundle: RouterBundle, tasks, n: int) -> np.ndarray:
+  if tasks is None:
+    return np.full(n, -1)
+  return np.asarray([bundle.task_names.index(t) if t in bundle.task_names else -1 for t in tasks])
 
 
 def save(bundle: RouterBundle, folder) -> None:
@@ -238,9 +309,10 @@ def save(bundle: RouterBundle, folder) -> None:
   arrays = {"profile_AxD": bundle.profile_AxD}
   flat = traverse_util.flatten_dict(bundle.state, sep="/")
   arrays.update({f"state/{k}": np.asarray(v) for k, v in flat.items()})
+  arrays.update({f"cost/{k}": np.asarray(v) for k, v in bundle.cost.items()})
   io.write_npz(folder / "arrays.npz", arrays)
   meta = dataclasses.asdict(bundle)
-  for k in ("state", "profile_AxD"):
+  for k in ("state", "profile_AxD", "cost"):
     meta.pop(k)
   io.write_json(folder / "bundle.json", meta)
 
@@ -254,7 +326,7 @@ def load(folder) -> RouterBundle:
         str(folder / f), None, "missing router bundle file (save one with launch.route --fit)"
       )
   meta = json.loads((folder / "bundle.json").read_text(encoding="utf-8"))
-  fields = {f.name for f in dataclasses.fields(RouterBundle)} - {"state", "profile_AxD"}
+  fields = {f.name for f in dataclasses.fields(RouterBundle)} - {"state", "profile_AxD", "cost"}
   missing = sorted(k for k in fields - {"info"} if k not in meta)
   if missing:
     raise DataError(str(folder / "bundle.json"), None, f"missing key(s) {missing}")
@@ -263,9 +335,13 @@ def load(folder) -> RouterBundle:
     raise DataError(str(folder / "arrays.npz"), "profile_AxD", "missing array")
   flat = {k[len("state/") :]: v for k, v in arrays.items() if k.startswith("state/")}
   state = traverse_util.unflatten_dict(flat, sep="/") if flat else {}
+  cost = {k[len("cost/") :]: v for k, v in arrays.items() if k.startswith("cost/")}
   registry.family(meta["router"])  # a clear error for an unknown family
   return RouterBundle(
-    **{k: meta[k] for k in fields if k in meta}, state=state, profile_AxD=arrays["profile_AxD"]
+    **{k: meta[k] for k in fields if k in meta},
+    state=state,
+    profile_AxD=arrays["profile_AxD"],
+    cost=cost,
   )
 
 
@@ -310,6 +386,8 @@ def run(
   fit_router: bool = False,
   add_models: Sequence[str] = (),
   queries: str | None = None,
+  lam: float | None = None,
+  max_cost: float | None = None,
   out: IO[str] | None = None,
   log: Callable[[str], None] = logging.info,
 ) -> None:
@@ -320,8 +398,10 @@ def run(
     workdir: the bundle's folder.
     fit_router: train the router (``config.route``) and save the bundle.
     add_models: pool models to add as candidates, without retraining.
-    queries: JSONL / text file of queries, or '-' for stdin; one JSON line ``{"query", "model"}``
-      per query is written to ``out``.
+    queries: JSONL / text file of queries, or '-' for stdin; one JSON line ``{"query", "model",
+      "expected_cost"}`` per query is written to ``out``.
+    lam: route by argmax p̂ − λ·cost (the bundle's cost model).
+    max_cost: budget mode: the λ whose validation front stays within this $ per query.
   """
   folder = pathlib.Path(workdir)
   out = out or sys.stdout
@@ -339,7 +419,8 @@ def run(
     prof = profile_for_models(config, history, spec, embed, config.route.seed)
     prof = stages.normalize_profiles(prof, config.profile_norm)
     for name in add_models:
-      bundle = add_candidate(bundle, name, prof[history.model_index(name)])
+      m = history.model_index(name)
+      bundle = add_candidate(bundle, name, prof[m], history.prices_Mx2[m] if bundle.cost else None)
     save(bundle, folder)
     log(f"candidates now: {', '.join(bundle.candidate_names)}")
   if queries:
@@ -347,5 +428,11 @@ def run(
     _, embed = stages.make_embed(config)
     texts, tasks = read_queries(queries)
     given = None if all(t is None for t in tasks) else tasks
-    for q, m in zip(texts, route_texts(bundle, texts, embed, given), strict=True):
-      print(json.dumps({"query": q, "model": m}), file=out)
+    idx, est, used = route_indices(bundle, texts, embed, given, lam, max_cost)
+    for q, i, c in zip(texts, idx.tolist(), est.tolist(), strict=True):
+      line = {"query": q, "model": bundle.candidate_names[i]}
+      if np.isfinite(c):
+        line["expected_cost"] = c
+      if used is not None:
+        line["lambda"] = used
+      print(json.dumps(line), file=out)

@@ -159,3 +159,31 @@ def test_route_launcher_subprocess(fitted, tmp_path):
   assert [x["query"] for x in lines] == texts
   # The launcher routes like the bundle in this process.
   assert [x["model"] for x in lines] == deploy.route_texts(bundle, texts, stages.make_embed(c)[1])
+
+
+def test_budget_routing_with_the_bundles_cost_model(fitted, tmp_path):
+  c, history, bundle, folder = fitted
+  assert bundle.cost  # the synthetic data has prices and token counts
+  _, embed = stages.make_embed(c)
+  texts = [history.query_texts[i] for i in history.test_queries[:30]]
+  model = deploy.costmodel.CostModel.from_arrays(bundle.cost)
+  scores = deploy.score_embeddings(bundle, np.asarray(embed(texts), np.float32))
+  zero, _, used = deploy.route_indices(bundle, texts, embed, lam=0.0)
+  # λ = 0: the argmax of the calibrated p̂ (per-candidate maps may reorder raw scores).
+  np.testing.assert_array_equal(zero, model.expected_performance(scores).argmax(1))
+  assert used == 0.0
+  cost = model.expected_cost(texts, np.full(len(texts), -1))
+  huge, est, _ = deploy.route_indices(bundle, texts, embed, lam=1e12)
+  np.testing.assert_array_equal(huge, cost.argmin(1))  # λ -> inf: the cheapest candidate
+  np.testing.assert_allclose(est, cost.min(1))
+  # Budget mode: the chosen λ meets the budget on the validation front (never on test rows).
+  cheap = float(model.val_cost_VxA.min(1).mean())
+  pick = model.lam_for_budget(cheap * 1.0001)
+  assert pick.feasible and pick.cost <= cheap * 1.0001
+  # Saved and loaded with the bundle; adding a candidate needs its prices.
+  loaded = deploy.load(folder)
+  assert sorted(loaded.cost) == sorted(bundle.cost)
+  with pytest.raises(ValueError, match="prices"):
+    deploy.add_candidate(bundle, "x", bundle.profile_AxD[0])
+  grown = deploy.add_candidate(bundle, "x", bundle.profile_AxD[0], np.array([0.1, 0.2]))
+  assert grown.cost["a_A"].shape == (len(bundle.candidate_names) + 1,)

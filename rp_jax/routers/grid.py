@@ -420,12 +420,11 @@ def train_grid(
   )
 
 
-@functools.partial(jax.jit, static_argnames=("router", "config", "return_state"))
-def _cell(router, config, data, profile_AxD, key, hparams, split, *, return_state):
+@functools.partial(jax.jit, static_argnames=("router", "config", "return_state", "return_scores"))
+def _cell(router, config, data, profile_AxD, key, hparams, split, *, return_state, return_scores):
   tracing.count("router_cell")
-  return make_cell(router, config, data, return_state=return_state)(
-    profile_AxD, key, hparams, split
-  )
+  cell = make_cell(router, config, data, return_state=return_state, return_scores=return_scores)
+  return cell(profile_AxD, key, hparams, split)
 
 
 def train_cell(
@@ -438,6 +437,7 @@ def train_cell(
   *,
   split: tr.QuerySplit | None = None,
   return_state: bool = True,
+  return_scores: bool = False,
 ) -> dict[str, Any]:
   """One (profile, seed) cell of ``train_grid`` as its own jitted call (same computation).
 
@@ -460,7 +460,15 @@ def train_cell(
   if split is not None:
     split = tr.QuerySplit(*(jnp.asarray(x, jnp.int32) for x in split))
   return _cell(
-    router, config, data, profile_AxD, jax.random.key(seed), hp, split, return_state=return_state
+    router,
+    config,
+    data,
+    profile_AxD,
+    jax.random.key(seed),
+    hp,
+    split,
+    return_state=return_state,
+    return_scores=return_scores,
   )
 
 
