@@ -85,7 +85,7 @@ def test_add_candidate_without_retraining(fitted):
   prof = deploy.profile_for_models(c, history, spec, embed, 0)
   extra = "new-model"
   new_D = prof[0] * 3.0 + 0.5  # a profile unlike any candidate's
-  grown = deploy.add_candidate(bundle, extra, new_D)
+  grown = deploy.add_candidate(bundle, extra, new_D, np.array([0.2, 0.6]))
   assert grown.candidate_names == [*bundle.candidate_names, extra]
   np.testing.assert_array_equal(grown.profile_AxD[:-1], bundle.profile_AxD)
   np.testing.assert_array_equal(grown.profile_AxD[-1], new_D)
