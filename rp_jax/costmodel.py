@@ -95,13 +95,22 @@ class CostModel:
       prices_Ax2=np.concatenate([self.prices_Ax2, np.asarray(prices_2, np.float32)[None]]),
       tokens_per_char_A=col(self.tokens_per_char_A),
       completion_TxA=np.concatenate(
-        [self.completion_TxA, np.nanmedian(self.completion_TxA, axis=1, keepdims=True)], axis=1
+        [self.completion_TxA, _row_medians(self.completion_TxA)], axis=1
       ),
       completion_A=col(self.completion_A),
       val_p_VxA=np.full((0, len(self.a_A) + 1), np.nan),
       val_cost_VxA=np.full((0, len(self.a_A) + 1), np.nan),
       val_u_VxA=np.full((0, len(self.a_A) + 1), np.nan),
     )
+
+
+def _row_medians(v_TxA: np.ndarray) -> np.ndarray:
+  """[T, 1] median of each row's finite entries (NaN for rows without any)."""
+  out = np.full((v_TxA.shape[0], 1), np.nan)
+  for t, row in enumerate(v_TxA):
+    if np.isfinite(row).any():
+      out[t, 0] = np.median(row[np.isfinite(row)])
+  return out
 
 
 def usage_log(history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
