@@ -132,16 +132,17 @@ def fit(
   prof_AxD = stages.normalize_profiles(prof_MxD, config.profile_norm)[history.candidates]
   split = None
   if config.val_split == "stratified":
-    split = validation.stratified_split(np.asarray(data.train_task_Q), config.val_fraction, seed)
+    split = validation.validation_splits(data, config.val_fraction, int(config.val_folds), [seed])
+    split = tr.QuerySplit(*(x[0] for x in split))
   out = grid.train_cell(
     router, static, data, prof_AxD, seed, hp, split=split, return_state=True, return_scores=True
   )
   info = {"setting": history.setting, "source": history.source, "seed": seed}
+  info["folds"] = int(config.val_folds) if split is not None else 1
   cost = {}
   if "scores" in out and out["scores"]["val"].shape[0]:
     sc = jax.tree.map(np.asarray, out["scores"])
-    sp = split if split is not None else tr.QuerySplit(sc["val_idx"], np.zeros(0, np.int32))
-    u = np.asarray(validation.utility_table(data, sp))[sc["val_idx"]]
+    u = _oof_utility(data, split, sc["val_idx"])
     model = costmodel.fit(
       history, sc["val"], data.labels_QxA[sc["val_idx"]], u, data.train_ids[sc["val_idx"]]
     )
@@ -170,6 +171,18 @@ def fit(
     cost=cost,
     info=info,
   )
+
+
+def _oof_utility(data, split, val_idx: np.ndarray) -> np.ndarray:
+  """[V, A] the validation utility table of each validation query, from its own fold."""
+  if split is None or np.ndim(split.val_idx) == 1:
+    sp = split if split is not None else tr.QuerySplit(val_idx, np.zeros(0, np.int32))
+    return np.asarray(validation.utility_table(data, sp))[val_idx]
+  rows = [
+    np.asarray(validation.utility_table(data, tr.QuerySplit(v, t)))[v]
+    for v, t in zip(np.asarray(split.val_idx), np.asarray(split.train_idx), strict=True)
+  ]
+  return np.concatenate(rows)
 
 
 def add_candidate(
@@ -211,8 +224,13 @@ def score_embeddings(bundle: RouterBundle, query_QxD: np.ndarray) -> np.ndarray:
       bundle.profile_AxD,
       query_QxD,
       bundle.hparams,
+      ensemble=_ensemble(bundle),
     )
   )
+
+
+def _ensemble(bundle: RouterBundle) -> bool:
+  return int(bundle.info.get("folds", 1)) > 1 and not registry.family(bundle.router).seed_free
 
 
 def route_embeddings(bundle: RouterBundle, query_QxD: np.ndarray) -> np.ndarray:
@@ -225,6 +243,7 @@ def route_embeddings(bundle: RouterBundle, query_QxD: np.ndarray) -> np.ndarray:
       bundle.profile_AxD,
       query_QxD,
       bundle.hparams,
+      ensemble=_ensemble(bundle),
     )
   )
 

@@ -203,7 +203,9 @@ def router_grid(
   hp = {k: np.tile([c[k] for c in combos], len(profile_SxRxAxD)) for k in hp_values}
   splits = None
   if config.val_split == "stratified":
-    splits = validation.stratified_splits(data, float(config.val_fraction), seeds)
+    splits = validation.validation_splits(
+      data, float(config.val_fraction), int(config.val_folds), seeds
+    )
   every = float(config.progress_every_s)
   report = every > 0 and registry.family(router).trainable
   epochs = int(getattr(static, "epochs", 1))

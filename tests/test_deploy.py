@@ -187,3 +187,25 @@ def test_budget_routing_with_the_bundles_cost_model(fitted, tmp_path):
     deploy.add_candidate(bundle, "x", bundle.profile_AxD[0])
   grown = deploy.add_candidate(bundle, "x", bundle.profile_AxD[0], np.array([0.1, 0.2]))
   assert grown.cost["a_A"].shape == (len(bundle.candidate_names) + 1,)
+
+
+@pytest.mark.parametrize("router", ["mf", "knn"])
+def test_cross_validated_router_deploys_as_the_evaluated_ensemble(router):
+  c = _config()
+  with c.unlocked():
+    c.val_folds = 3
+  history = stages.router_history(load_history(c.data, "standard"), c.data.query_format)
+  bundle = deploy.fit(c, history, c.route.profile, router, seed=2, log=lambda s: None)
+  assert bundle.info["folds"] == 3
+  assert all(np.shape(x)[0] == 3 for x in jax.tree.leaves(bundle.state))  # one per fold
+  _, embed = stages.make_embed(c)
+  q_emb = np.asarray(embed(history.query_texts), np.float32)
+  data = make_router_data(history, q_emb)
+  folds = validation.validation_splits(data, c.val_fraction, 3, [2])
+  split = type(folds)(*(x[0] for x in folds))
+  static = grid.resolve_config(router, bundle.static_config(), data)
+  evaluated = grid.train_cell(
+    router, static, data, bundle.profile_AxD, 2, bundle.hparams, split=split, return_state=False
+  )
+  deployed = deploy.route_embeddings(bundle, q_emb[history.test_queries])
+  np.testing.assert_array_equal(deployed, np.asarray(evaluated["choices"]))

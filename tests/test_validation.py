@@ -61,3 +61,17 @@ def test_utility_table_and_val_utility_by_hand():
   assert float(validation.val_utility(scores, data, sp)) == pytest.approx(1.0)
   scores = jnp.asarray([[0.1, 0.2, 0.3]])  # candidate 2: unseen on task 1 -> 0.5
   assert float(validation.val_utility(scores, data, sp)) == pytest.approx(0.5)
+
+
+def test_stratified_kfold_covers_queries_once_with_static_sizes():
+  task_Q = np.repeat([0, 1, 2], [31, 17, 12])
+  sp = validation.stratified_kfold(task_Q, 5, seed=1)
+  assert sp.val_idx.shape == (5, 12) and sp.train_idx.shape == (5, 48)
+  flat = sp.val_idx.reshape(-1)
+  assert len(set(flat.tolist())) == 60  # every query validated exactly once (60 = 5 x 12)
+  for k in range(5):
+    assert not set(sp.val_idx[k]) & set(sp.train_idx[k])
+    counts = np.bincount(task_Q[sp.val_idx[k]], minlength=3)
+    np.testing.assert_allclose(counts, [31 / 5, 17 / 5, 12 / 5], atol=1.0)
+  with pytest.raises(ValueError, match="num_folds"):
+    validation.stratified_kfold(task_Q, 1, seed=0)

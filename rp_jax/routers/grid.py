@@ -81,13 +81,34 @@ def make_cell(
   return_state=False,
   return_scores=False,
   report_progress=False,
+  num_folds=1,
 ):
   """``(profile_AxD, key, hparams, split) -> dict``: train one cell, route the test rows.
 
   ``split`` None draws the family's default split from the key (trained families only). The dict
   holds ``choices`` [Q_test], ``train_loss`` [E], ``val_score`` [E], ``best_epoch``,
   ``val_utility`` and, if asked, ``state`` and ``scores`` (``test`` [Q_test, A], ``val`` [V, A]).
+
+  With ``num_folds`` K > 1 the split holds K folds ([K, V] / [K, F] indices): the cell trains K
+  models (keys ``fold_in(key, k)``), its validation utility is their mean over the K held-out
+  folds (cross-validation), and it routes with the mean of their scores (a K-model ensemble, so
+  every training query is used); the state gains a leading [K] axis and the validation scores
+  are the K folds' out-of-fold scores [K * V, A].
   """
+  if num_folds > 1:
+    return _cv_cell(
+      make_cell(
+        router,
+        config,
+        data,
+        return_state=return_state,
+        return_scores=True,
+        report_progress=report_progress,
+      ),
+      num_folds,
+      return_state,
+      return_scores,
+    )
   fam = registry.family(router)
   fns = fam.make(config, data)
   train = None
@@ -123,6 +144,34 @@ def make_cell(
   return cell
 
 
+def _cv_cell(cell, num_folds: int, return_state: bool, return_scores: bool):
+  """The K-fold cell of ``make_cell`` (see there) around a single-split cell."""
+
+  def cv_cell(profile_AxD, key, hparams, split):
+    keys = jax.vmap(lambda k: jax.random.fold_in(key, k))(jnp.arange(num_folds))
+    outs = jax.vmap(cell, (None, 0, None, 0))(profile_AxD, keys, hparams, split)
+    test_QxA = outs["scores"]["test"].mean(0)
+    out = {
+      "choices": jnp.argmax(test_QxA, axis=-1).astype(jnp.int32),
+      "train_loss": outs["train_loss"].mean(0),
+      "val_score": outs["val_score"].mean(0),
+      "best_epoch": jnp.round(outs["best_epoch"].mean()).astype(jnp.int32),
+      "val_utility": outs["val_utility"].mean(),
+    }
+    if return_state:
+      out["state"] = outs["state"]
+    if return_scores:
+      val = outs["scores"]["val"]
+      out["scores"] = {
+        "test": test_QxA,
+        "val": val.reshape(-1, val.shape[-1]),
+        "val_idx": outs["scores"]["val_idx"].reshape(-1),
+      }
+    return out
+
+  return cv_cell
+
+
 @functools.partial(
   jax.jit,
   static_argnames=(
@@ -134,6 +183,7 @@ def make_cell(
     "return_state",
     "return_scores",
     "report_progress",
+    "num_folds",
   ),
 )
 def _trained_grid(
@@ -151,6 +201,7 @@ def _trained_grid(
   sequential,
   return_scores=False,
   report_progress=False,
+  num_folds=1,
 ):
   """Cells [S, R]: profiles (and hyperparameters) along S, seeds (keys, splits) along R.
 
@@ -164,6 +215,7 @@ def _trained_grid(
     return_state=return_state,
     return_scores=return_scores,
     report_progress=report_progress,
+    num_folds=num_folds,
   )
   if sequential:
     # One cell at a time inside the compiled call (lax.map over profiles, then seeds): the
@@ -205,6 +257,9 @@ def _free_grid(
       return out, test_QxA, None
 
     def per_split(val_idx, train_idx):
+      if val_idx.ndim == 2:  # K folds: mean utility, the out-of-fold scores
+        u, v = jax.vmap(per_split)(val_idx, train_idx)
+        return u.mean(), v.reshape(-1, v.shape[-1])
       sp = tr.QuerySplit(val_idx, train_idx)
       val_VxA = fam.score(config, state, p, jnp.asarray(data.train_q_QxD)[val_idx], hp)
       return validation.val_utility(val_VxA, data, sp), val_VxA
@@ -231,7 +286,7 @@ def _free_grid(
     if return_scores:
       out["scores"] = {"test": tests, "val": vals}
       if splits_R is not None:
-        out["scores"]["val_idx"] = splits_R.val_idx
+        out["scores"]["val_idx"] = splits_R.val_idx.reshape(num_seeds, -1)
     return out
 
   return jax.vmap(cells)(profile, hparams_S)
@@ -331,7 +386,8 @@ def train_grid(
     hparams: traced hyperparameters (defaults from the registry): scalars, or [S] arrays giving
       each profile row its own values (a hyperparameter grid is profiles x values along S).
     splits: per-seed validation splits (``QuerySplit`` of [R, V] and [R, F] index arrays, e.g.
-      ``validation.stratified_splits``); None: each cell draws its family's default split.
+      ``validation.stratified_splits``), or K folds per seed ([R, K, V], [R, K, F]:
+      cross-validated cells, see ``make_cell``); None: each cell draws its family's default split.
     chunk_size: > 0 maps over the profile axis in chunks of this size (bounds memory).
     sequential: train the cells one after another inside the compiled call (no vmap). On a CPU
       this is the fastest per cell: the training step is memory-bound, and vmapping multiplies
@@ -363,10 +419,12 @@ def train_grid(
   hp = cell_hparams(router, hparams, num_profiles)
   if splits is None:
     splits = default_splits(router, config, data, seeds_R)
+  num_folds = 1
   if splits is not None:
     splits = tr.QuerySplit(*(jnp.asarray(x, jnp.int32) for x in splits))
     if splits.val_idx.shape[0] != num_seeds:
       raise ValueError(f"splits: expected one per seed ({num_seeds}); got {splits.val_idx.shape}")
+    num_folds = splits.val_idx.shape[1] if splits.val_idx.ndim == 3 else 1
   prof = profile
   if shard and not chunk_size and not sequential and len(jax.devices()) > 1:
     prof, hp = shard_profiles(profile, hp)
@@ -407,6 +465,7 @@ def train_grid(
     return_state=return_state,
     return_scores=return_scores,
     report_progress=report_progress,
+    num_folds=num_folds,
   )
   out = jax.tree.map(lambda x: distributed.to_numpy(x)[:num_profiles], out)
   return GridResult(
@@ -420,10 +479,21 @@ def train_grid(
   )
 
 
-@functools.partial(jax.jit, static_argnames=("router", "config", "return_state", "return_scores"))
-def _cell(router, config, data, profile_AxD, key, hparams, split, *, return_state, return_scores):
+@functools.partial(
+  jax.jit, static_argnames=("router", "config", "return_state", "return_scores", "num_folds")
+)
+def _cell(
+  router, config, data, profile_AxD, key, hparams, split, *, return_state, return_scores, num_folds
+):
   tracing.count("router_cell")
-  cell = make_cell(router, config, data, return_state=return_state, return_scores=return_scores)
+  cell = make_cell(
+    router,
+    config,
+    data,
+    return_state=return_state,
+    return_scores=return_scores,
+    num_folds=num_folds,
+  )
   return cell(profile_AxD, key, hparams, split)
 
 
@@ -457,8 +527,10 @@ def train_cell(
   if split is None:
     default = default_splits(router, config, data, [seed])
     split = None if default is None else tr.QuerySplit(*(x[0] for x in default))
+  num_folds = 1
   if split is not None:
     split = tr.QuerySplit(*(jnp.asarray(x, jnp.int32) for x in split))
+    num_folds = split.val_idx.shape[0] if split.val_idx.ndim == 2 else 1
   return _cell(
     router,
     config,
@@ -469,13 +541,17 @@ def train_cell(
     split,
     return_state=return_state,
     return_scores=return_scores,
+    num_folds=num_folds,
   )
 
 
-@functools.partial(jax.jit, static_argnames=("router", "config"))
-def _scores(router, config, state, profile_AxD, query_QxD, hparams):
+@functools.partial(jax.jit, static_argnames=("router", "config", "ensemble"))
+def _scores(router, config, state, profile_AxD, query_QxD, hparams, ensemble):
   tracing.count("router_scores")
-  return registry.family(router).score(config, state, profile_AxD, query_QxD, hparams)
+  score = lambda st: registry.family(router).score(config, st, profile_AxD, query_QxD, hparams)
+  if ensemble:  # a cross-validated cell: the mean of its K fold models' scores
+    return jax.vmap(score)(state).mean(0)
+  return score(state)
 
 
 def scores(
@@ -485,11 +561,13 @@ def scores(
   profile_AxD: np.ndarray,
   query_QxD: np.ndarray,
   hparams: Mapping[str, float] | None = None,
+  ensemble: bool = False,
 ) -> jax.Array:
   """[Q, A] scores of a trained router (its ``state``) for new queries (jitted).
 
   The same family ``score`` function the grid evaluates test rows with, so a deployed router
-  scores exactly like the evaluated one.
+  scores exactly like the evaluated one. ``ensemble``: the state has a leading fold axis (a
+  cross-validated cell); the scores are the mean of its fold models'.
   """
   config = registry.check_config(router, config)
   profile_AxD = jnp.asarray(profile_AxD, jnp.float32)
@@ -501,10 +579,12 @@ def scores(
       f"{profile_AxD.shape[-1]}"
     )
   hp = registry.hparams(router, hparams)
-  return _scores(router, config, state, profile_AxD, query_QxD, hp)
+  return _scores(router, config, state, profile_AxD, query_QxD, hp, bool(ensemble))
 
 
-def route(router, config, state, profile_AxD, query_QxD, hparams=None) -> jax.Array:
+def route(
+  router, config, state, profile_AxD, query_QxD, hparams=None, ensemble: bool = False
+) -> jax.Array:
   """[Q] int32 chosen candidate (argmax of ``scores``; ties -> the lowest candidate index)."""
-  s = scores(router, config, state, profile_AxD, query_QxD, hparams)
+  s = scores(router, config, state, profile_AxD, query_QxD, hparams, ensemble)
   return jnp.argmax(s, axis=-1).astype(jnp.int32)

@@ -1,28 +1,36 @@
-"""MFRouter: Bradley–Terry matrix factorisation whose model side is a function of the profile.
+"""MFRouter: Bradley–Terry scoring whose model side is a function of the profile.
 
-  s(m, q) = <g(profile_m), W x_q> + b(profile_m)
+Two forms (``MFConfig.form``):
 
-x_q is the query's feature vector (its embedding, with the task one-hot for "prompt+task"
-inputs); W is a linear map to ``rank`` dimensions; g maps a profile to the same space (linear, or
-a one-hidden-layer tanh MLP with ``hidden`` > 0) and b is linear in the profile. There are no free
-per-model parameters (RouteLLM's MF has a free v_m and b_m): a model enters only through its
-profile, so a new model gets scores from its profile alone.
+- "bilinear" (default): s(m, q) = x_qᵀ H p_m + c · p_m, with H a full [Dx, Dp] map and c a
+  vector. Convex in (H, c). It is trained in its kernel form (representer theorem): parameters
+  Θ = H Pᵀ [Dx, A] and b = P c [A] over the candidates' profiles P, penalties
+  l2 · (tr(Θ K⁻¹ Θᵀ) + ‖w‖²) + ``bias_l2`` · bᵀ K⁻¹ b with K = P Pᵀ + eps I. Scoring any
+  profiles P' (a candidate added later, a held-out model) uses the same map:
+  s = (x Θ + b) K⁻¹ P P'ᵀ — for the training candidates this is x Θ + b (up to eps), for a new
+  one the kernel interpolation of the others' columns by profile similarity. Full batches, zero
+  initialisation, Adam with a cosine decay; the problem is convex, so the step count matters
+  little. This is the recipe that came closest to (and tied) the per-task lookup on the public
+  data (see README).
+- "factorised": s(m, q) = <g(p_m), W x_q> + b(p_m) with a rank-``rank`` factorisation (g linear,
+  or a tanh MLP with ``hidden`` > 0), b linear in the profile; L2 on every kernel.
 
-Loss (per batch of whole training queries): the Bradley–Terry logistic loss on every (better,
-worse) pair, softplus(-(s_better - s_worse)), plus ``bce_weight`` x the binary cross-entropy of
-sigmoid(s(m, q) + d(q)) against the known outcomes (the public data: rebuilt 0/1 outcomes of
-binary tasks), where d(q) = w . x_q is a per-query difficulty offset (it cancels in pairs and in
-the argmax). The pairwise term alone is shift-invariant per query, so it leaves a model without
-pairs unanchored; the pointwise term ties every score to an absolute outcome scale.
+x_q is the query's feature vector (its embedding, plus the task one-hot for "prompt+task"
+inputs). There are no free per-model parameters in either form (RouteLLM's MF has a free v_m and
+b_m): a model enters through its profile, so a new model gets scores from its profile alone.
+
+Loss (full batches of training queries by default): the Bradley–Terry logistic loss on every
+(better, worse) pair, softplus(-(s_better - s_worse)), plus ``bce_weight`` x the binary
+cross-entropy of sigmoid(s(m, q) + w · x_q) against the known outcomes (the public data: rebuilt
+0/1 outcomes of binary tasks), where w · x_q is a query-difficulty offset that cancels in pairs
+and in the argmax, plus the L2 penalty. The pairwise term alone is shift-invariant per query; the
+pointwise term ties the scores to an absolute outcome scale.
 
 Model dropout (cold start by construction): with probability ``model_dropout`` per step, one random
-trainable candidate loses all its pairs and outcomes from that step's loss, so the scores of the
-others must not rely on it and its own score must come from its profile.
+trainable candidate loses all its pairs and outcomes from that step's loss.
 
-Training: AdamW with a cosine decay, full batches by default (``queries_per_batch = 0``: every
-training query of the fold in one batch; one step per epoch), the step with the best validation
-routing utility kept (``rp_jax.routers.validation``). Traced hyperparameters: learning rate, weight
-decay, ``bce_weight``, ``model_dropout``.
+Traced hyperparameters: learning rate, weight decay (AdamW's, 0 by default), ``l2``,
+``bce_weight``, ``model_dropout``.
 """
 
 from __future__ import annotations
@@ -40,16 +48,21 @@ from rp_jax.routers import validation
 from rp_jax.routers.base import Family, RouterFns
 from rp_jax.routers.data import RouterData
 
+FORMS = ("bilinear", "factorised")
+
 
 @dataclasses.dataclass(frozen=True)
 class MFConfig:
   """Static MFRouter settings (hashable).
 
   Attributes:
+    form: "bilinear" (kernel form, convex) or "factorised" (see the module docstring).
     epochs: passes over the training queries (with full batches: optimiser steps).
     queries_per_batch: whole training queries per batch; 0 = all of the fold in one batch.
-    rank: dimension of the factorisation.
-    hidden: 0 = g is linear in the profile; > 0 = a tanh hidden layer of this width.
+    rank: dimension of the factorisation ("factorised").
+    hidden: "factorised": 0 = g is linear in the profile; > 0 = a tanh hidden layer.
+    kernel_eps: the ridge of K = P Pᵀ + eps I ("bilinear").
+    bias_l2: the penalty on the profile bias, bᵀ K⁻¹ b ("bilinear").
     val_fraction: fraction of training queries held out for model selection.
     clip_norm: global-norm gradient clipping (0 = off).
     cosine_alpha: final learning rate as a fraction of the initial one.
@@ -57,17 +70,22 @@ class MFConfig:
     val_metric: epoch selection by "utility" (routing utility) or "pairs" (pair accuracy).
   """
 
-  epochs: int = 200
+  form: str = "bilinear"
+  epochs: int = 250
   queries_per_batch: int = 0
   rank: int = 32
   hidden: int = 0
+  kernel_eps: float = 1e-4
+  bias_l2: float = 1e-4
   val_fraction: float = 0.1
-  clip_norm: float = 1.0
-  cosine_alpha: float = 0.1
+  clip_norm: float = 0.0
+  cosine_alpha: float = 0.01
   skip_empty: bool = True
   val_metric: str = "utility"
 
   def __post_init__(self):
+    if self.form not in FORMS:
+      raise ValueError(f"unknown MF form {self.form!r}; expected one of {FORMS}")
     if self.epochs < 1 or self.rank < 1 or self.hidden < 0 or self.queries_per_batch < 0:
       raise ValueError("MFConfig: epochs and rank must be >= 1; hidden, queries_per_batch >= 0")
     if self.val_metric not in ("utility", "pairs"):
@@ -75,9 +93,10 @@ class MFConfig:
 
 
 DEFAULT_HPARAMS = {
-  "learning_rate": 1e-2,
-  "weight_decay": 1e-4,
-  "bce_weight": 1.0,
+  "learning_rate": 3e-2,
+  "weight_decay": 0.0,
+  "l2": 3e-3,
+  "bce_weight": 0.3,
   "model_dropout": 0.0,
 }
 
@@ -124,6 +143,45 @@ def pairwise_and_pointwise_loss(
   return loss, (n_pairs + n_labels).astype(jnp.float32)
 
 
+def kernel_inverse(profile_AxD: jax.Array, eps: float) -> jax.Array:
+  """[A, A] (P Pᵀ + eps I)⁻¹ of the candidates' profiles."""
+  k = jnp.matmul(profile_AxD, profile_AxD.T, precision=PRECISION)
+  return jnp.linalg.inv(k + eps * jnp.eye(k.shape[0], dtype=k.dtype))
+
+
+def forward(config: MFConfig, params, train_profile_AxD, profile_BxD, query_QxD):
+  """(scores [Q, B] of the profiles ``profile_BxD``, difficulty [Q]) of trained parameters.
+
+  ``train_profile_AxD``: the candidates the parameters were trained with (the kernel's basis in
+  the bilinear form; unused by the factorised form).
+  """
+  if config.form == "factorised":
+    module = MFRouter(config.rank, config.hidden)
+    return module.apply({"params": params}, query_QxD, profile_BxD)
+  kinv = kernel_inverse(train_profile_AxD, config.kernel_eps)
+  basis_AxB = jnp.matmul(
+    kinv, jnp.matmul(train_profile_AxD, profile_BxD.T, precision=PRECISION), precision=PRECISION
+  )
+  raw_QxA = jnp.matmul(query_QxD, params["theta"], precision=PRECISION) + params["bias"][None, :]
+  scores = jnp.matmul(raw_QxA, basis_AxB, precision=PRECISION)
+  return scores, jnp.matmul(query_QxD, params["difficulty"], precision=PRECISION)
+
+
+def penalty(config: MFConfig, params, train_profile_AxD) -> jax.Array:
+  """The L2 penalty of the parameters, before its ``l2`` factor, and the bias term."""
+  if config.form == "factorised":
+    kernels = [
+      x for path, x in jax.tree_util.tree_leaves_with_path(params) if "kernel" in str(path)
+    ]
+    return sum(jnp.sum(k * k) for k in kernels), jnp.zeros(())
+  kinv = kernel_inverse(train_profile_AxD, config.kernel_eps)
+  theta = params["theta"]
+  reg = jnp.sum(jnp.matmul(theta, kinv, precision=PRECISION) * theta)
+  reg = reg + jnp.sum(params["difficulty"] ** 2)
+  b = params["bias"]
+  return reg, jnp.dot(b, jnp.matmul(kinv, b, precision=PRECISION))
+
+
 def make(config: MFConfig, data: RouterData) -> RouterFns:
   """The pure functions (training pieces, loop, state) of an MFRouter on ``data``."""
   module = MFRouter(config.rank, config.hidden)
@@ -131,9 +189,13 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
   n_fit = data.num_train - n_val
   per_batch = config.queries_per_batch or n_fit
   num_batches = tr.ceil_div(n_fit, per_batch)
+  num_a, dim = data.num_candidates, data.dim
   data = jax.tree.map(jnp.asarray, data)
 
   def init(key, profile_AxD):
+    if config.form == "bilinear":  # convex: start at zero
+      z = jnp.zeros
+      return {"theta": z((dim, num_a)), "bias": z((num_a,)), "difficulty": z((dim,))}
     shapes = jax.eval_shape(module.init, key, data.train_q_QxD[:1], profile_AxD)["params"]
     return tr.uniform_init(key, shapes, init_bound)
 
@@ -146,14 +208,15 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
   def loss(params, profile_AxD, batch, key, hparams, sp):
     del sp
     ids_B, valid_B = batch
-    s_BxA, d_B = module.apply({"params": params}, data.train_q_QxD[ids_B], profile_AxD)
+    q = data.train_q_QxD[ids_B]
+    s_BxA, d_B = forward(config, params, profile_AxD, profile_AxD, q)
     keep_A = tr.model_dropout_keep(key, data.trainable_A, hparams["model_dropout"])
     table = data.pair_table_QxKx2[ids_B]
     pair_mask = data.pair_mask_QxK[ids_B] & valid_B[:, None]
     pair_mask &= keep_A[table[..., 0]] & keep_A[table[..., 1]]
     labels = data.labels_QxA[ids_B]
     label_mask = jnp.isfinite(labels) & valid_B[:, None] & (data.trainable_A & keep_A)[None, :]
-    return pairwise_and_pointwise_loss(
+    fit, weight = pairwise_and_pointwise_loss(
       s_BxA=s_BxA,
       d_B=d_B,
       table_BxKx2=table,
@@ -162,16 +225,19 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
       label_mask_BxA=label_mask,
       bce_weight=hparams["bce_weight"],
     )
+    reg, bias_reg = penalty(config, params, profile_AxD)
+    return fit + hparams["l2"] * reg + config.bias_l2 * bias_reg, weight
 
   def validate(params, profile_AxD, sp, hparams):
-    s_VxA = module.apply({"params": params}, data.train_q_QxD[sp.val_idx], profile_AxD)[0]
+    q = data.train_q_QxD[sp.val_idx]
+    s_VxA = forward(config, params, profile_AxD, profile_AxD, q)[0]
     if config.val_metric == "utility":
       return validation.val_utility(s_VxA, data, sp)
     return validation.pair_accuracy(s_VxA, data, sp)
 
   def state(params, profile_AxD, sp, hparams):
-    del profile_AxD, sp, hparams
-    return {"params": params}
+    del sp, hparams
+    return {"params": params, "train_profiles_AxD": profile_AxD}
 
   loop = tr.TrainConfig(
     epochs=config.epochs,
@@ -184,10 +250,9 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
 
 
 def score(config: MFConfig, state, profile_AxD, query_QxD, hparams) -> jax.Array:
-  """[Q, A] scores s(m, q) of the trained parameters."""
+  """[Q, A] scores s(m, q) of any candidates' profiles (new ones included)."""
   del hparams
-  module = MFRouter(config.rank, config.hidden)
-  return module.apply({"params": state["params"]}, query_QxD, profile_AxD)[0]
+  return forward(config, state["params"], state["train_profiles_AxD"], profile_AxD, query_QxD)[0]
 
 
 FAMILY = Family("mf", MFConfig, DEFAULT_HPARAMS, make, score)

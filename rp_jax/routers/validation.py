@@ -97,3 +97,36 @@ def pair_accuracy(scores_VxA: jax.Array, data: RouterData, split: tr.QuerySplit)
   n = mask.sum()
   right = ((better > worse) & mask).sum()
   return jnp.where(n > 0, right / jnp.maximum(n, 1), jnp.nan).astype(jnp.float32)
+
+
+def stratified_kfold(task_Q: np.ndarray, num_folds: int, seed: int) -> tr.QuerySplit:
+  """K validation folds of the Q queries, stratified by task (numpy, deterministic).
+
+  Queries are ordered by task, shuffled within each task (``np.random.default_rng(seed)``), and
+  dealt round-robin to the folds, so each fold gets every task in proportion. Every fold's
+  validation set has V = Q // K queries (static sizes): the Q mod K queries dealt last stay in
+  every fold's training set.
+
+  Returns:
+    QuerySplit of int32 arrays ``val_idx`` [K, V] and ``train_idx`` [K, Q - V] (sorted rows).
+  """
+  task_Q = np.asarray(task_Q)
+  n = len(task_Q)
+  if not 2 <= num_folds <= n:
+    raise ValueError(f"num_folds must lie in [2, {n}]; got {num_folds}")
+  rng = np.random.default_rng(seed)
+  order = np.lexsort((rng.random(n), task_Q))
+  v = n // num_folds
+  folds = [np.sort(order[k::num_folds][:v]) for k in range(num_folds)]
+  val = np.stack(folds).astype(np.int32)
+  train = np.stack([np.setdiff1d(np.arange(n), f) for f in folds]).astype(np.int32)
+  return tr.QuerySplit(val, train)
+
+
+def validation_splits(data: RouterData, val_fraction: float, num_folds: int, seeds):
+  """Per seed: one stratified split ([R, V], [R, F]) or K stratified folds ([R, K, V], ...)."""
+  if num_folds <= 1:
+    return stratified_splits(data, val_fraction, seeds)
+  task = np.asarray(data.train_task_Q)
+  folds = [stratified_kfold(task, num_folds, int(s)) for s in seeds]
+  return tr.QuerySplit(*(np.stack(x) for x in zip(*folds, strict=True)))
