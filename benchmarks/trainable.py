@@ -23,9 +23,21 @@ encoded node features, no raw data)::
   python benchmarks/trainable.py --save-inputs /tmp/trainable_inputs.npz    # where data is
   python benchmarks/trainable.py --inputs /tmp/trainable_inputs.npz         # anywhere
 
-Measured: see the README's speed notes and the commit that last changed this file. An earlier
-version of this script compared the vmapped grid with a Python loop over the cells (one H200,
-20 cells, 100 steps: 2.00 s vs 5.67 s run; git history).
+Measured (2026-12-01, this repository's 2-core CPU shared with other jobs, load average 3.3-4.1
+during the run, jax 0.10.2; full settings, 2 seeds per call), seconds per training:
+
+  depth   static (compile)   traced   traced / static   bitwise equal
+  1       16.7 (11.4 s)      30.1     1.80x             yes
+  2       17.6 (17.0 s)      25.1     1.43x             yes
+  3       23.1 (24.0 s)      29.3     1.27x             yes
+  4       30.8 (22.0 s)      32.1     1.04x             yes
+
+traced: one compile, 14.3 s. Depth 1 as a plain one-layer network: 9.7 s per training (it
+differs from the traced numbers at float32 rounding, see ``HANEncoder``). Under this load the
+numbers move by ~20% between runs; the traced program costs the same at every depth.
+
+An earlier version of this script compared the vmapped grid with a Python loop over the cells
+(one H200, 20 cells, 100 steps: 2.00 s vs 5.67 s run; git history).
 """
 
 from __future__ import annotations
@@ -150,6 +162,17 @@ def main() -> None:
       f"{'yes' if same else f'no (max |profile diff| {diff:.1e})'}",
       flush=True,
     )
+  # The price of bitwise equality at depth 1 (see HANEncoder): a max_depth=1 network has no
+  # second layer to run (different parameters: timing only).
+  one = dataclasses.replace(config, max_depth=1)
+  t = time.perf_counter()
+  inline = fn.lower(struct, xj, mask, seeds, depth=1, config=one, type_counts=tc).compile()
+  c_1 = time.perf_counter() - t
+  _, r_1 = timed(inline, struct, xj, mask, seeds)
+  print(
+    f"depth 1 as a one-layer network (max_depth=1, inlined loop): compile {c_1:.1f} s, "
+    f"{r_1 / R:.2f} s per training (the depth-1 row takes {rows[0][1] / r_1:.2f}x as long)"
+  )
   c_s, r_s, r_t = (sum(col) for col in zip(*rows, strict=True))
   print(
     f"all depths: static {len(rows)} compiles {c_s:.1f} s + run {r_s:.1f} s; traced 1 compile "

@@ -391,9 +391,10 @@ def trainable_cells(
     sel = rep_U[depths_S[rep_U] == d]
     masks = mask_SxR[sel]
     # One form for all cells: the mask is an unbatched argument (no per-cell copies of it).
-    shared = masks[0] if (masks == masks[0]).all() else masks
+    shared = jnp.asarray(masks[0] if (masks == masks[0]).all() else masks)
     kw = dict(depth=int(d), config=config, type_counts=type_counts)
-    outs.append(fn(struct, x_NxD, jnp.asarray(shared), jnp.asarray(seeds_S[sel]), **kw))
+    # Dispatched asynchronously: the next depth's program compiles while this one runs.
+    outs.append(fn(struct, x_NxD, shared, jnp.asarray(seeds_S[sel]), **kw))
     ran.extend(sel.tolist())
   pos = {keys[s]: i for i, s in enumerate(ran)}
   where = np.array([pos[k] for k in keys])

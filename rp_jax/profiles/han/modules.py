@@ -10,7 +10,9 @@ The ``max_depth`` layers' parameters are stacked on a leading axis and the layer
 ``nn.scan`` (one layer compiled, not max_depth). The depth is either a Python int (static: the
 scan runs over the first ``depth`` layers only, so a network costs what its depth costs) or a
 traced int (every layer runs and those >= depth pass their input through: vmappable over depth,
-but every cell pays for ``max_depth`` layers). Both give the same numbers.
+but every cell pays for ``max_depth`` layers). Both give bitwise the same numbers; to keep them
+so, a static depth 1 runs a second layer and discards it (XLA would inline a one-layer loop and
+round differently).
 
 One HAN layer (``HANLayer``), hidden = heads x channels:
 
@@ -294,26 +296,20 @@ def _semantic_attention(outs, p_NxHxC, k_lin, q_S, rel_mask_R, *, tc):
 
 
 class _HANStep(nn.Module):
-  """Layer ``layer`` of the encoder as a scan step.
-
-  ``mode``: "static" applies the layer; "traced" applies it where layer < depth (traced) and
-  passes h through elsewhere (a select: the layer is computed either way); "guarded" applies
-  it only where layer < depth (static), skipping it otherwise (a conditional).
-  """
+  """Layer ``layer`` of the encoder as a scan step; with ``gate``, the identity where
+  layer >= depth (a select: the layer is computed either way)."""
 
   config: TrainableConfig
   type_counts: tuple[int, ...]
-  mode: str = "traced"
+  gate: bool = True
 
   @nn.compact
   def __call__(self, h, layer, drop_seed, struct, obs_MxT, rel_mask_R, depth, train):
-    def apply(mdl, h):
-      u = jnp.where(layer == 0, h, nn.elu(h))  # ELU between layers, not before the first
-      return mdl(u, struct, obs_MxT, rel_mask_R, drop_seed, train)
-
-    mdl = HANLayer(self.config, self.type_counts, name="layer")
-    new = apply(mdl, h)
-    return (jnp.where(layer < depth, new, h) if self.mode == "traced" else new), None
+    u = jnp.where(layer == 0, h, nn.elu(h))  # ELU between layers, not before the first
+    new = HANLayer(self.config, self.type_counts, name="layer")(
+      u, struct, obs_MxT, rel_mask_R, drop_seed, train
+    )
+    return (jnp.where(layer < depth, new, h) if self.gate else new), None
 
 
 def is_static_depth(depth) -> bool:
@@ -368,13 +364,13 @@ class HANEncoder(nn.Module):
     static = is_static_depth(depth)
     if static and not 0 <= depth <= cfg.max_depth:
       raise ValueError(f"depth must lie in 0..max_depth={cfg.max_depth}, got {depth}")
-    n_layers, mode = (int(depth), "static") if static else (cfg.max_depth, "traced")
+    n_layers, gate = (int(depth), False) if static else (cfg.max_depth, True)
     if static and n_layers == 1 and cfg.max_depth > 1:
       # A one-iteration scan is inlined by XLA, and the fusions it then forms across the loop's
       # boundary round differently (float32, ~1e-8) from the same layer inside a loop. Two
       # iterations, the second passed through, keep the loop and so every static depth gives
       # bitwise the numbers of the traced one, for the price of that second layer.
-      n_layers, mode = 2, "traced"
+      n_layers, gate = 2, True
     if n_layers > 0:
       scan = nn.scan(
         _HANStep,
@@ -386,7 +382,7 @@ class HANEncoder(nn.Module):
       if n_layers < cfg.max_depth:  # static depth: the first n_layers of the stacked layers
         first = lambda tree: jax.tree.map(lambda v: v[:n_layers], tree)
         scan = nn.map_variables(scan, "params", trans_in_fn=first)
-      layers = scan(cfg, self.type_counts, mode, name="han")
+      layers = scan(cfg, self.type_counts, gate, name="han")
       h, _ = layers(
         h,
         jnp.arange(n_layers),
@@ -394,7 +390,7 @@ class HANEncoder(nn.Module):
         struct,
         obs_MxT,
         rel_mask_R,
-        None if mode == "static" else depth,
+        depth if gate else None,
         train,
       )
     if rows is not None:
