@@ -189,7 +189,9 @@ def router_section(router: str) -> ml_collections.ConfigDict:
   """
   fam = registry.family(router)
   hp = {k: (float(v),) for k, v in fam.hparams.items()}
-  return dataclass_section(fam.config_cls, skip=_SHARED_FIELDS, extra=hp)
+  # val_folds: this router's cross-validation folds; 0 = the global config.val_folds (K-fold
+  # multiplies training by K: cheap families can afford it where others cannot).
+  return dataclass_section(fam.config_cls, skip=_SHARED_FIELDS, extra={**hp, "val_folds": 0})
 
 
 def _build(cls, section, where: str, **shared):
@@ -222,6 +224,11 @@ def router_settings(c: ml_collections.ConfigDict, router: str) -> tuple[object, 
     if not vals:
       raise ValueError(f"config.{router}.{k}: expected at least one value")
   return static, hp
+
+
+def router_folds(c: ml_collections.ConfigDict, router: str) -> int:
+  """The cross-validation folds of a router: ``c.<router>.val_folds``, else ``c.val_folds``."""
+  return int(c[router].val_folds) or int(c.val_folds)
 
 
 def hparam_grid(values: dict[str, tuple]) -> list[dict[str, float]]:
@@ -325,10 +332,13 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
   for key, (v, allowed) in choices.items():
     if v not in allowed:
       raise ValueError(f"config.{key}: unknown value {v!r}; expected one of {allowed}")
-  if c.val_folds < 1 or (c.val_folds > 1 and c.val_split != "stratified"):
-    raise ValueError(
-      f"config.val_folds: expected 1, or K > 1 with val_split='stratified'; got {c.val_folds}"
-    )
+  for r in ROUTERS:
+    k = router_folds(c, r)
+    if k < 1 or (k > 1 and c.val_split != "stratified"):
+      raise ValueError(
+        f"config.val_folds / config.{r}.val_folds: expected 1, or K > 1 with "
+        f"val_split='stratified'; got {k}"
+      )
   for v in c.router_inputs:
     if v not in ROUTER_INPUTS:
       raise ValueError(f"config.router_inputs: unknown {v!r}; expected some of {ROUTER_INPUTS}")

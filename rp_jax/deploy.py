@@ -132,13 +132,14 @@ def fit(
   prof_AxD = stages.normalize_profiles(prof_MxD, config.profile_norm)[history.candidates]
   split = None
   if config.val_split == "stratified":
-    split = validation.validation_splits(data, config.val_fraction, int(config.val_folds), [seed])
+    folds = cfg_lib.router_folds(config, router)
+    split = validation.validation_splits(data, config.val_fraction, folds, [seed])
     split = tr.QuerySplit(*(x[0] for x in split))
   out = grid.train_cell(
     router, static, data, prof_AxD, seed, hp, split=split, return_state=True, return_scores=True
   )
   info = {"setting": history.setting, "source": history.source, "seed": seed}
-  info["folds"] = int(config.val_folds) if split is not None else 1
+  info["folds"] = cfg_lib.router_folds(config, router) if split is not None else 1
   cost = {}
   if "scores" in out and out["scores"]["val"].shape[0]:
     sc = jax.tree.map(np.asarray, out["scores"])

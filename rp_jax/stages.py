@@ -203,9 +203,8 @@ def router_grid(
   hp = {k: np.tile([c[k] for c in combos], len(profile_SxRxAxD)) for k in hp_values}
   splits = None
   if config.val_split == "stratified":
-    splits = validation.validation_splits(
-      data, float(config.val_fraction), int(config.val_folds), seeds
-    )
+    folds = cfg_lib.router_folds(config, router)
+    splits = validation.validation_splits(data, float(config.val_fraction), folds, seeds)
   every = float(config.progress_every_s)
   report = every > 0 and registry.family(router).trainable
   epochs = int(getattr(static, "epochs", 1))
