@@ -396,41 +396,44 @@ def quality_table(
   """``quality.csv``: per (setting, router, inputs) the validation-selected cell, its test avg
   performance (mean over seeds) with a 95% paired bootstrap CI, and its paired comparison with
   the per-task lookup (``task_best_pairs``): mean difference and the one-sided bootstrap p-value
-  P(no improvement). Leave-one-out folds (settings ``lomo:<model>``) are aggregated into one
-  ``lomo`` row per (router, inputs): the selection is made per fold, and the statistics pool the
-  folds' test rows (each fold against its own lookup)."""
+  P(no improvement). A row ``router = "best"`` per (setting, inputs) holds the family whose
+  selected cell has the best validation utility (the answer to "which router"). Leave-one-out
+  folds (settings ``lomo:<model>``) are aggregated into one ``lomo`` row per (router, inputs):
+  the selection is made per fold, and the statistics pool the folds' test rows (each fold against
+  its own lookup)."""
   sel = select_cells(stats)
+  if sel.empty:
+    return pd.DataFrame(columns=list(QUALITY_COLUMNS))
+  key = sel["val_utility"].fillna(-np.inf)
+  group = [sel[c] for c in ("setting", "inputs")]
+  top = (key == key.groupby(group, sort=False).transform("max")) & (
+    (key == key.groupby(group, sort=False).transform("max")).groupby(group).cumsum() == 1
+  )
+  best = sel[top].assign(choice_prefix=lambda f: f["router"] + ": ", name="best")
+  sel = pd.concat([sel.assign(choice_prefix="", name=sel["router"]), best], ignore_index=True)
   out = []
-  for (setting, router, inputs), _ in sel.groupby(["setting", "router", "inputs"], sort=False):
-    if setting.startswith("lomo:"):
-      continue
-    r = sel[(sel["setting"] == setting) & (sel["router"] == router) & (sel["inputs"] == inputs)]
-    r = r.iloc[0]
-    res = results[setting]
+  single = sel[~sel["setting"].str.startswith("lomo:")]
+  for _, r in single.iterrows():
+    res = results[r["setting"]]
     rows = res.cell_rows[row_cell_id(r)].mean(0)
     stat = _versus_lookup(rows, res.baseline_rows[LOOKUP], num_resamples, seed)
+    choice = r["choice_prefix"] + choice_text(r)
+    cell = row_cell_id(r)
     out.append(
-      (
-        setting,
-        router,
-        inputs,
-        choice_text(r),
-        r["val_utility"],
-        *stat,
-        r["recall"],
-        row_cell_id(r),
-      )
+      (r["setting"], r["name"], r["inputs"], choice, r["val_utility"], *stat, r["recall"], cell)
     )
   folds = sel[sel["setting"].str.startswith("lomo:")]
-  for (router, inputs), g in folds.groupby(["router", "inputs"], sort=False):
+  for (router, inputs), g in folds.groupby(["name", "inputs"], sort=False):
     rows = np.stack(
       [results[r["setting"]].cell_rows[row_cell_id(r)].mean(0) for _, r in g.iterrows()]
     )
     look = np.stack([results[f].baseline_rows[LOOKUP] for f in g["setting"]])
     stat = _versus_lookup(rows, look, num_resamples, seed)
-    choices = sorted({choice_text(r) for _, r in g.iterrows()})
+    choices = sorted({r["choice_prefix"] + choice_text(r) for _, r in g.iterrows()})
     choice = choices[0] if len(choices) == 1 else f"per fold ({len(choices)} different)"
-    out.append(("lomo", router, inputs, choice, g["val_utility"].mean(), *stat, g["recall"].mean()))
+    out.append(
+      ("lomo", router, inputs, choice, g["val_utility"].mean(), *stat, g["recall"].mean(), "")
+    )
   return pd.DataFrame(out, columns=list(QUALITY_COLUMNS))
 
 
