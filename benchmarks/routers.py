@@ -215,8 +215,8 @@ def check(data, history, args, out: dict) -> None:
     t = time.perf_counter()
     res = grid.train_grid(router, cfg, data, prof, seeds)
     dt = time.perf_counter() - t
-    S, R, Q = res.choices_SxRxQ.shape
-    sel = metrics.one_hot(jnp.asarray(res.choices_SxRxQ.reshape(S * R, Q)), test.num_candidates)
+    S, R, Q = res.choices_SxZxQ.shape
+    sel = metrics.one_hot(jnp.asarray(res.choices_SxZxQ.reshape(S * R, Q)), test.num_candidates)
     m = jax.tree.map(np.asarray, evaluate(sel, test))
     avg = m["avg_performance"].reshape(S, R)
     hist = m["histogram"].reshape(S, R, -1)
@@ -236,9 +236,9 @@ def check(data, history, args, out: dict) -> None:
       )
       if router != "sim":
         print(
-          f"        best epochs {res.best_epoch_SxR[s].tolist()}, final train loss "
-          f"{res.train_loss_SxRxE[s, :, -1].mean():.4f}, best val "
-          f"{np.nanmax(res.val_score_SxRxE[s], 1).round(3).tolist()}"
+          f"        best epochs {res.best_epoch_SxZ[s].tolist()}, final train loss "
+          f"{res.train_loss_SxZxI[s, :, -1].mean():.4f}, best val "
+          f"{np.nanmax(res.val_score_SxZxI[s], 1).round(3).tolist()}"
         )
       out[f"check_{router}_{name}"] = {
         "avg": avg[s].tolist(),

@@ -61,13 +61,13 @@ class Isotonic(NamedTuple):
   the last knot, which ``jnp.interp`` treats as a zero-width segment.
 
   Attributes:
-    x_AxK: [A, K] non-decreasing scores of the knots.
-    y_AxK: [A, K] non-decreasing calibrated values in [0, 1].
+    x_AxO: [A, K] non-decreasing scores of the knots.
+    y_AxO: [A, K] non-decreasing calibrated values in [0, 1].
     shared_A: [A] bool, the candidate uses the shared map (too few labels of its own).
   """
 
-  x_AxK: jax.Array
-  y_AxK: jax.Array
+  x_AxO: jax.Array
+  y_AxO: jax.Array
   shared_A: jax.Array
 
 
@@ -235,10 +235,10 @@ def _pav_knots(s_N: np.ndarray, y_N: np.ndarray) -> tuple[np.ndarray, np.ndarray
   return np.asarray(xs), np.clip(np.asarray(ys), 0.0, 1.0)
 
 
-def _pad(x_K, y_K, num_knots):
+def _pad(x_O, y_O, num_knots):
   """Pads knots to ``num_knots`` by repeating the last one."""
-  pad = num_knots - len(x_K)
-  return np.pad(x_K, (0, pad), mode="edge"), np.pad(y_K, (0, pad), mode="edge")
+  pad = num_knots - len(x_O)
+  return np.pad(x_O, (0, pad), mode="edge"), np.pad(y_O, (0, pad), mode="edge")
 
 
 def fit_isotonic(
@@ -288,10 +288,10 @@ def fit_isotonic(
     for a in range(len(count_A))
   ]
   num_knots = max(2, *(len(x) for x, _ in knots))
-  x_AxK, y_AxK = zip(*(_pad(x, y, num_knots) for x, y in knots), strict=True)
+  x_AxO, y_AxO = zip(*(_pad(x, y, num_knots) for x, y in knots), strict=True)
   return Isotonic(
-    x_AxK=jnp.asarray(np.stack(x_AxK), jnp.float32),
-    y_AxK=jnp.asarray(np.stack(y_AxK), jnp.float32),
+    x_AxO=jnp.asarray(np.stack(x_AxO), jnp.float32),
+    y_AxO=jnp.asarray(np.stack(y_AxO), jnp.float32),
     shared_A=jnp.asarray(shared_A),
   )
 
@@ -300,7 +300,7 @@ def apply_isotonic(iso: Isotonic, scores_QxA: jax.Array) -> jax.Array:
   """[Q, A] calibrated p̂: each candidate's knots interpolated at its scores (jit/vmappable)."""
   scores_QxA = jnp.asarray(scores_QxA, jnp.float32)
   interp = jax.vmap(jnp.interp, in_axes=(1, 0, 0), out_axes=1)
-  return interp(scores_QxA, iso.x_AxK, iso.y_AxK)
+  return interp(scores_QxA, iso.x_AxO, iso.y_AxO)
 
 
 # -- diagnostics ----------------------------------------------------------------------------------
@@ -342,7 +342,7 @@ def reliability(
     num_bins: G (static).
 
   Returns:
-    ``count_G`` [G] known entries per bin, ``mean_pred_G`` [G] and ``mean_obs_G`` [G] mean p̂ and
+    ``count_O`` [G] known entries per bin, ``mean_pred_O`` [G] and ``mean_obs_O`` [G] mean p̂ and
     mean outcome per bin (NaN for empty bins).
   """
   assert p_QxA.shape == outcomes_QxA.shape, (p_QxA.shape, outcomes_QxA.shape)
@@ -352,11 +352,11 @@ def reliability(
   y_N = jnp.where(on_N, outcomes_QxA.reshape(-1), 0.0)
   bin_N = jnp.clip(jnp.floor(p_N * num_bins), 0, num_bins - 1).astype(jnp.int32)
   total = lambda v_N: jax.ops.segment_sum(w_N * v_N, bin_N, num_segments=num_bins)
-  count_G = total(jnp.ones_like(p_N))
-  safe_G = jnp.maximum(count_G, 1.0)
-  empty_G = count_G == 0
+  count_O = total(jnp.ones_like(p_N))
+  safe_O = jnp.maximum(count_O, 1.0)
+  empty_O = count_O == 0
   return {
-    "count_G": count_G,
-    "mean_pred_G": jnp.where(empty_G, jnp.nan, total(p_N) / safe_G),
-    "mean_obs_G": jnp.where(empty_G, jnp.nan, total(y_N) / safe_G),
+    "count_O": count_O,
+    "mean_pred_O": jnp.where(empty_O, jnp.nan, total(p_N) / safe_O),
+    "mean_obs_O": jnp.where(empty_O, jnp.nan, total(y_N) / safe_O),
   }

@@ -8,15 +8,15 @@ routes each query to argmax_m p̂(q, m) - λ · cost_est(q, m). Sweeping λ trac
   p_QxA = calibration.apply_platt(calibration.fit_platt(...validation rows...), scores_QxA)
   completion_QxA = predict_completion_tokens(task_train_Q, completion_train_QxA, task_Q)
   cost_est_QxA = expected_cost(prompt_tokens_QxA, completion_QxA, prices_Ax2)
-  lambdas_L = lambda_grid(p_val_QxA, cost_est_val_QxA)            # from validation rows
-  pick = pick_lambda(p_val_QxA, cost_est_val_QxA, perf_val_QxA, cost_val_QxA, lambdas_L,
+  lambdas_U = lambda_grid(p_val_QxA, cost_est_val_QxA)            # from validation rows
+  pick = pick_lambda(p_val_QxA, cost_est_val_QxA, perf_val_QxA, cost_val_QxA, lambdas_U,
                      max_cost=0.0001)                             # budget mode, validation only
-  quality_L, cost_L = front(p_QxA, cost_est_QxA, test.perf_QxA, test.cost_QxA, lambdas_L)
+  quality_U, cost_U = front(p_QxA, cost_est_QxA, test.perf_QxA, test.cost_QxA, lambdas_U)
   const_quality_A, const_cost_A = test.perf_QxA.mean(0), test.cost_QxA.mean(0)  # constants
-  score = aiq(cost_L, quality_L, cost_min=min(const_cost_A), cost_max=max(const_cost_A))
+  score = aiq(cost_U, quality_U, cost_min=min(const_cost_A), cost_max=max(const_cost_A))
   zero_hull, zero_aiq = zero_router(const_cost_A, const_quality_A)
 
-``route_utility`` returns choices [L, Q]; ``metrics.one_hot(choice_LxQ, A)`` turns them into
+``route_utility`` returns choices [L, Q]; ``metrics.one_hot(choice_UxQ, A)`` turns them into
 selections for ``jax.vmap(metrics.evaluate, (0, None))``. The routing functions are jnp, take
 numpy or jnp arrays, and vmap over a leading sweep axis of p̂ (``jax.vmap(front, (0, None, None,
 None, None))``). Fronts, hulls and scores (``hull``, ``aiq``, ``quality_at_cost``, ...,
@@ -181,7 +181,7 @@ def _route_one(lam, p_QxA, cost_QxA):
   return jnp.argmax(u_QxA, axis=-1).astype(jnp.int32)
 
 
-def route_utility(p_QxA, cost_QxA, lambdas_L) -> jax.Array:
+def route_utility(p_QxA, cost_QxA, lambdas_U) -> jax.Array:
   """[L, Q] int32 choice argmax_a p̂[q, a] - λ_l · cost[q, a] for each λ of the grid.
 
   λ = 0 is the plain argmax of p̂ (cost ignored, even where unknown); a huge λ picks the cheapest
@@ -193,18 +193,18 @@ def route_utility(p_QxA, cost_QxA, lambdas_L) -> jax.Array:
   Args:
     p_QxA: [Q, A] expected performance p̂ in [0, 1].
     cost_QxA: [Q, A] $ per query known before the call (``expected_cost``).
-    lambdas_L: [L] λ >= 0 in quality per $.
+    lambdas_U: [L] λ >= 0 in quality per $.
   """
   p_QxA = jnp.asarray(p_QxA, jnp.float32)
   cost_QxA = jnp.asarray(cost_QxA, jnp.float32)
-  lambdas_L = jnp.asarray(lambdas_L, jnp.float32)
+  lambdas_U = jnp.asarray(lambdas_U, jnp.float32)
   assert p_QxA.shape == cost_QxA.shape, (p_QxA.shape, cost_QxA.shape)
-  assert lambdas_L.ndim == 1, lambdas_L.shape
-  return jax.vmap(_route_one, in_axes=(0, None, None))(lambdas_L, p_QxA, cost_QxA)
+  assert lambdas_U.ndim == 1, lambdas_U.shape
+  return jax.vmap(_route_one, in_axes=(0, None, None))(lambdas_U, p_QxA, cost_QxA)
 
 
-def front(p_QxA, cost_est_QxA, perf_QxA, cost_true_QxA, lambdas_L):
-  """(quality_L, cost_L): mean true outcome and mean true $ per query of the router at each λ.
+def front(p_QxA, cost_est_QxA, perf_QxA, cost_true_QxA, lambdas_U):
+  """(quality_U, cost_U): mean true outcome and mean true $ per query of the router at each λ.
 
   Routing uses the estimated cost; the reported cost is the true one. A mean is NaN if any
   chosen outcome or true cost is unknown (NaN), as in ``metrics.cost_per_query``: pass rows
@@ -215,21 +215,21 @@ def front(p_QxA, cost_est_QxA, perf_QxA, cost_true_QxA, lambdas_L):
     cost_est_QxA: [Q, A] estimated $ per query used for routing.
     perf_QxA: [Q, A] true outcomes.
     cost_true_QxA: [Q, A] true $ per query.
-    lambdas_L: [L] λ grid.
+    lambdas_U: [L] λ grid.
 
   Returns:
-    ``quality_L`` [L] and ``cost_L`` [L] float32 jnp arrays.
+    ``quality_U`` [L] and ``cost_U`` [L] float32 jnp arrays.
   """
   perf_QxA = jnp.asarray(perf_QxA, jnp.float32)
   cost_true_QxA = jnp.asarray(cost_true_QxA, jnp.float32)
   shapes = (jnp.shape(p_QxA), perf_QxA.shape, cost_true_QxA.shape)
   assert shapes[0] == shapes[1] == shapes[2], shapes
-  choice_LxQ = route_utility(p_QxA, cost_est_QxA, lambdas_L)
+  choice_UxQ = route_utility(p_QxA, cost_est_QxA, lambdas_U)
   take = lambda v_QxA, c_Q: jnp.take_along_axis(v_QxA, c_Q[:, None], axis=1)[:, 0]
   chosen = jax.vmap(take, in_axes=(None, 0))  # [Q, A], [L, Q] -> [L, Q]
-  quality_L = jnp.mean(chosen(perf_QxA, choice_LxQ), axis=-1)
-  cost_L = jnp.mean(chosen(cost_true_QxA, choice_LxQ), axis=-1)
-  return quality_L, cost_L
+  quality_U = jnp.mean(chosen(perf_QxA, choice_UxQ), axis=-1)
+  cost_U = jnp.mean(chosen(cost_true_QxA, choice_UxQ), axis=-1)
+  return quality_U, cost_U
 
 
 class Pick(NamedTuple):
@@ -247,7 +247,7 @@ def pick_lambda(
   cost_est_QxA,
   perf_QxA,
   cost_true_QxA,
-  lambdas_L,
+  lambdas_U,
   *,
   max_cost: float | None = None,
   min_quality: float | None = None,
@@ -263,33 +263,33 @@ def pick_lambda(
 
   Args:
     p_QxA, cost_est_QxA, perf_QxA, cost_true_QxA: [Q, A] validation rows, as for ``front``.
-    lambdas_L: [L] λ grid.
+    lambdas_U: [L] λ grid.
     max_cost: target $ per query (exactly one of max_cost and min_quality).
     min_quality: target mean outcome.
   """
   if (max_cost is None) == (min_quality is None):
     raise ValueError("give exactly one of max_cost and min_quality")
-  lambdas_L = np.asarray(lambdas_L, np.float64)
-  quality_L, cost_L = (
+  lambdas_U = np.asarray(lambdas_U, np.float64)
+  quality_U, cost_U = (
     np.asarray(v, np.float64)
-    for v in front(p_QxA, cost_est_QxA, perf_QxA, cost_true_QxA, lambdas_L)
+    for v in front(p_QxA, cost_est_QxA, perf_QxA, cost_true_QxA, lambdas_U)
   )
-  known_L = np.isfinite(quality_L) & np.isfinite(cost_L)
-  if not known_L.any():
+  known_U = np.isfinite(quality_U) & np.isfinite(cost_U)
+  if not known_U.any():
     raise ValueError("every λ has an unknown validation quality or cost (NaN outcomes or costs)")
-  q_L = np.where(known_L, quality_L, -np.inf)
-  c_L = np.where(known_L, cost_L, np.inf)
+  q_U = np.where(known_U, quality_U, -np.inf)
+  c_U = np.where(known_U, cost_U, np.inf)
   # np.lexsort sorts by its last key first.
   if max_cost is not None:
-    ok_L = known_L & (cost_L <= max_cost)
-    rank, fallback = (lambdas_L, c_L, -q_L), (lambdas_L, -q_L, c_L)
+    ok_U = known_U & (cost_U <= max_cost)
+    rank, fallback = (lambdas_U, c_U, -q_U), (lambdas_U, -q_U, c_U)
   else:
-    ok_L = known_L & (quality_L >= min_quality)
-    rank, fallback = (lambdas_L, -q_L, c_L), (lambdas_L, c_L, -q_L)
-  feasible = bool(ok_L.any())
-  pool_L = ok_L if feasible else known_L
+    ok_U = known_U & (quality_U >= min_quality)
+    rank, fallback = (lambdas_U, -q_U, c_U), (lambdas_U, c_U, -q_U)
+  feasible = bool(ok_U.any())
+  pool_L = ok_U if feasible else known_U
   i = int(next(j for j in np.lexsort(rank if feasible else fallback) if pool_L[j]))
-  return Pick(i, float(lambdas_L[i]), float(quality_L[i]), float(cost_L[i]), feasible)
+  return Pick(i, float(lambdas_U[i]), float(quality_U[i]), float(cost_U[i]), feasible)
 
 
 # -- fronts and scores (host side) ----------------------------------------------------------------
@@ -299,12 +299,12 @@ class Hull(NamedTuple):
   """Vertices of a non-decreasing concave front, sorted by cost (strictly increasing both).
 
   Attributes:
-    cost_H: [H] $ per query of the vertices.
-    quality_H: [H] quality of the vertices.
+    cost_O: [H] $ per query of the vertices.
+    quality_O: [H] quality of the vertices.
   """
 
-  cost_H: np.ndarray
-  quality_H: np.ndarray
+  cost_O: np.ndarray
+  quality_O: np.ndarray
 
 
 def hull(cost_N, quality_N) -> Hull:
@@ -351,7 +351,7 @@ def aiq(cost_N, quality_N, cost_min: float, cost_max: float) -> float:
   docstring for the choice and how it differs from RouterBench's released code).
 
   Args:
-    cost_N: [N] $ per query of the router's operating points (e.g. ``front``'s cost_L).
+    cost_N: [N] $ per query of the router's operating points (e.g. ``front``'s cost_U).
     quality_N: [N] their quality.
     cost_min: $ per query of the cheapest constant router.
     cost_max: $ per query of the most expensive constant router.
@@ -359,12 +359,12 @@ def aiq(cost_N, quality_N, cost_min: float, cost_max: float) -> float:
   if not cost_max > cost_min:
     raise ValueError(f"need cost_max > cost_min; got {cost_min} and {cost_max}")
   h = hull(cost_N, quality_N)
-  x_H = (h.cost_H - cost_min) / (cost_max - cost_min)
+  x_H = (h.cost_O - cost_min) / (cost_max - cost_min)
   start = max(x_H[0], 0.0)
   if start >= 1.0:
     return 0.0
   x_G = np.concatenate([[start], x_H[(x_H > start) & (x_H < 1.0)], [1.0]])
-  y_G = np.interp(x_G, x_H, h.quality_H)  # flat beyond the last vertex
+  y_G = np.interp(x_G, x_H, h.quality_O)  # flat beyond the last vertex
   return float(np.sum(0.5 * (y_G[1:] + y_G[:-1]) * np.diff(x_G)))
 
 
@@ -393,7 +393,7 @@ def quality_at_cost(h: Hull, budget):
     budget: $ per query, scalar or array.
   """
   budget = np.asarray(budget, np.float64)
-  out = np.where(budget < h.cost_H[0], np.nan, np.interp(budget, h.cost_H, h.quality_H))
+  out = np.where(budget < h.cost_O[0], np.nan, np.interp(budget, h.cost_O, h.quality_O))
   return out if out.ndim else float(out)
 
 
@@ -407,7 +407,7 @@ def cost_to_quality(h: Hull, target):
     target: quality, scalar or array.
   """
   target = np.asarray(target, np.float64)
-  out = np.where(target > h.quality_H[-1], np.inf, np.interp(target, h.quality_H, h.cost_H))
+  out = np.where(target > h.quality_O[-1], np.inf, np.interp(target, h.quality_O, h.cost_O))
   return out if out.ndim else float(out)
 
 
@@ -423,7 +423,7 @@ def gap_recovered(pref_Q, perf_strong_Q, perf_weak_Q, *, num_points: int = 21) -
 
   Returns:
     ``apgr`` (area under PGR over the strong-call share in [0, 1]), ``cpt50`` and ``cpt80``
-    (least share reaching 50% / 80% PGR), ``share_G`` [G] evenly spaced shares and ``pgr_G`` [G]
+    (least share reaching 50% / 80% PGR), ``share_O`` [G] evenly spaced shares and ``pgr_O`` [G]
     PGR at them. All NaN when the two models tie on average (no gap to recover).
 
   Raises:
@@ -434,11 +434,11 @@ def gap_recovered(pref_Q, perf_strong_Q, perf_weak_Q, *, num_points: int = 21) -
   assert pref_Q.shape == gain_Q.shape and pref_Q.ndim == 1, (pref_Q.shape, gain_Q.shape)
   if not (np.isfinite(pref_Q).all() and np.isfinite(gain_Q).all()):
     raise ValueError("preferences and outcomes must be finite on every row")
-  share_G = np.linspace(0.0, 1.0, num_points)
+  share_O = np.linspace(0.0, 1.0, num_points)
   total = gain_Q.sum()
   if total == 0:
     nan = float("nan")
-    return {"apgr": nan, "cpt50": nan, "cpt80": nan, "share_G": share_G, "pgr_G": share_G * nan}
+    return {"apgr": nan, "cpt50": nan, "cpt80": nan, "share_O": share_O, "pgr_O": share_O * nan}
   # Rows with equal preference form one group, called together in expectation, so the
   # recovered gain is linear within a group: the kinks are the group boundaries.
   values, inverse = np.unique(-pref_Q, return_inverse=True)  # groups by preference, descending
@@ -459,6 +459,6 @@ def gap_recovered(pref_Q, perf_strong_Q, perf_weak_Q, *, num_points: int = 21) -
     "apgr": float(np.sum(0.5 * (pgr_K[1:] + pgr_K[:-1]) * np.diff(share_K))),
     "cpt50": cpt(0.5),
     "cpt80": cpt(0.8),
-    "share_G": share_G,
-    "pgr_G": np.interp(share_G, share_K, pgr_K),
+    "share_O": share_O,
+    "pgr_O": np.interp(share_O, share_K, pgr_K),
   }

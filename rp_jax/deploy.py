@@ -90,7 +90,7 @@ def profile_for_models(
   with cfg.unlocked():
     cfg.seeds = seed + 1
   pset = stages.profiles(cfg, history, [spec], embed, lambda s: None)
-  return pset.profile_SxRxMxD[0, seed]
+  return pset.profile_SxZxMxD[0, seed]
 
 
 def fit(

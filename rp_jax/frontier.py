@@ -139,27 +139,27 @@ def _calibrate(test_QxA, val_VxA, labels_VxA):
   return calibration.apply_platt(platt, test_QxA), calibration.apply_platt(platt, val_VxA)
 
 
-def calibrate(test_CxRxQxA, val_CxRxVxA, labels_CxRxVxA):
+def calibrate(test_CxZxQxA, val_CxZxVxA, labels_CxZxVxA):
   """(p̂ test [C, R, Q, A], p̂ validation [C, R, V, A]): Platt maps fitted on validation rows."""
   f = jax.vmap(jax.vmap(_calibrate))
   p_test, p_val = f(
-    jnp.asarray(test_CxRxQxA, jnp.float32),
-    jnp.asarray(val_CxRxVxA, jnp.float32),
-    jnp.asarray(labels_CxRxVxA, jnp.float32),
+    jnp.asarray(test_CxZxQxA, jnp.float32),
+    jnp.asarray(val_CxZxVxA, jnp.float32),
+    jnp.asarray(labels_CxZxVxA, jnp.float32),
   )
   return np.asarray(p_test), np.asarray(p_val)
 
 
 @jax.jit
-def _fronts(p_CxRxQxA, cost_est_QxA, perf_QxA, cost_QxA, lambdas_U):
+def _fronts(p_CxZxQxA, cost_est_QxA, perf_QxA, cost_QxA, lambdas_U):
   one = lambda p: costq.front(p, cost_est_QxA, perf_QxA, cost_QxA, lambdas_U)
-  return jax.vmap(jax.vmap(one))(p_CxRxQxA)
+  return jax.vmap(jax.vmap(one))(p_CxZxQxA)
 
 
-def fronts(p_CxRxQxA: np.ndarray, cs: CostSetting) -> tuple[np.ndarray, np.ndarray]:
+def fronts(p_CxZxQxA: np.ndarray, cs: CostSetting) -> tuple[np.ndarray, np.ndarray]:
   """(quality [C, R, U], cost [C, R, U]) of every cell and seed over the λ grid (one call)."""
   q, c = _fronts(
-    jnp.asarray(p_CxRxQxA, jnp.float32),
+    jnp.asarray(p_CxZxQxA, jnp.float32),
     jnp.asarray(cs.cost_est_QxA),
     jnp.asarray(cs.perf_QxA, jnp.float32),
     jnp.asarray(cs.cost_QxA, jnp.float32),
@@ -178,11 +178,11 @@ def front_scores(cost_N: np.ndarray, quality_N: np.ndarray, cs: CostSetting) -> 
   }
 
 
-def gap_scores(p_RxQxA: np.ndarray, cs: CostSetting) -> dict[str, float]:
+def gap_scores(p_ZxQxA: np.ndarray, cs: CostSetting) -> dict[str, float]:
   """APGR, CPT(50%), CPT(80%) for the strong/weak pair, preference p̂_strong - p̂_weak (seeds
   averaged)."""
   out = []
-  for p_QxA in p_RxQxA:
+  for p_QxA in p_ZxQxA:
     pref = p_QxA[:, cs.strong] - p_QxA[:, cs.weak]
     g = costq.gap_recovered(pref, cs.perf_QxA[:, cs.strong], cs.perf_QxA[:, cs.weak])
     out.append([g["apgr"], g["cpt50"], g["cpt80"]])
@@ -229,19 +229,19 @@ def task_oracle_point(test: TestSet, cs: CostSetting) -> tuple:
 
 
 @jax.jit
-def _briers(p_test_CxRxQxA, perf_QxA, p_val_CxRxVxA, labels_CxRxVxA):
+def _briers(p_test_CxZxQxA, perf_QxA, p_val_CxZxVxA, labels_CxZxVxA):
   b = lambda p, y: calibration.brier(p_QxA=p, outcomes_QxA=y)
-  test = jax.vmap(jax.vmap(lambda p: b(p, perf_QxA)))(p_test_CxRxQxA)
-  val = jax.vmap(jax.vmap(b))(p_val_CxRxVxA, labels_CxRxVxA)
+  test = jax.vmap(jax.vmap(lambda p: b(p, perf_QxA)))(p_test_CxZxQxA)
+  val = jax.vmap(jax.vmap(b))(p_val_CxZxVxA, labels_CxZxVxA)
   return test, val
 
 
 def cell_rows(
   setting: str,
   names: list[str],
-  test_CxRxQxA: np.ndarray,
-  val_CxRxVxA: np.ndarray,
-  labels_CxRxVxA: np.ndarray,
+  test_CxZxQxA: np.ndarray,
+  val_CxZxVxA: np.ndarray,
+  labels_CxZxVxA: np.ndarray,
   cs: CostSetting,
 ) -> tuple[list[dict], list[dict]]:
   """(front rows, score rows) of C router cells named ``names`` (seeds averaged).
@@ -250,10 +250,10 @@ def cell_rows(
   ``setting, name, kind, aiq, quality_at_best_single_cost, cost_to_lookup_quality, apgr, cpt50,
   cpt80, brier_val, brier_test``.
   """
-  p_test, p_val = calibrate(test_CxRxQxA, val_CxRxVxA, labels_CxRxVxA)
-  quality_CxRxU, cost_CxRxU = fronts(p_test, cs)
-  b_test, b_val = (np.asarray(x) for x in _briers(p_test, cs.perf_QxA, p_val, labels_CxRxVxA))
-  quality_CxU, cost_CxU = quality_CxRxU.mean(1), cost_CxRxU.mean(1)
+  p_test, p_val = calibrate(test_CxZxQxA, val_CxZxVxA, labels_CxZxVxA)
+  quality_CxZxU, cost_CxZxU = fronts(p_test, cs)
+  b_test, b_val = (np.asarray(x) for x in _briers(p_test, cs.perf_QxA, p_val, labels_CxZxVxA))
+  quality_CxU, cost_CxU = quality_CxZxU.mean(1), cost_CxZxU.mean(1)
   front, scores = [], []
   for c, name in enumerate(names):
     for lam, q, cost in zip(cs.lambdas_U, quality_CxU[c], cost_CxU[c], strict=True):
@@ -301,7 +301,7 @@ def baseline_rows(
       }
     )
   zero, _ = costq.zero_router(cs.const_cost_A, cs.const_quality_A)
-  for c, q in zip(zero.cost_H, zero.quality_H, strict=True):
+  for c, q in zip(zero.cost_O, zero.quality_O, strict=True):
     front.append(
       {
         "setting": setting,
@@ -317,7 +317,7 @@ def baseline_rows(
       "setting": setting,
       "name": "zero_router",
       "kind": "baseline",
-      **front_scores(np.asarray(zero.cost_H), np.asarray(zero.quality_H), cs),
+      **front_scores(np.asarray(zero.cost_O), np.asarray(zero.quality_O), cs),
     }
   )
   return front, scores

@@ -68,7 +68,7 @@ def make_summarize(config, cache_dir=None):
 
 
 def profiles(config, history: History, specs: Sequence[ProfileSpec], embed, log: Log) -> ProfileSet:
-  """Every spec's profile of one setting, stacked as ``ProfileSet.profile_SxRxMxD``."""
+  """Every spec's profile of one setting, stacked as ``ProfileSet.profile_SxZxMxD``."""
   graph, info = graphs.build_graph(history)
   x_NxD = np.asarray(embed(info.node_texts), np.float32)
   needs_text = any(s.profile == "text_gnn" for s in specs)
@@ -105,10 +105,10 @@ def write_profiles(folder: pathlib.Path, history: History, pset: ProfileSet, con
       "summariser": config.summarizer if spec.profile == "text_gnn" else "",
     }
     if pset.per_seed[s]:
-      for r in range(pset.profile_SxRxMxD.shape[1]):
-        entries.append((f"{spec.id}-s{r}", pset.profile_SxRxMxD[s, r], {**meta, "seed": r}))
+      for r in range(pset.profile_SxZxMxD.shape[1]):
+        entries.append((f"{spec.id}-s{r}", pset.profile_SxZxMxD[s, r], {**meta, "seed": r}))
     else:
-      entries.append((spec.id, pset.profile_SxRxMxD[s, 0], {**meta, "seed": ""}))
+      entries.append((spec.id, pset.profile_SxZxMxD[s, 0], {**meta, "seed": ""}))
   cols = [
     "id",
     "profile",
@@ -173,7 +173,7 @@ def router_grid(
   config,
   history: History,
   query_feat_QxD: np.ndarray,
-  profile_SxRxAxD: np.ndarray,
+  profile_SxZxAxD: np.ndarray,
   seeds: Sequence[int],
   log: Log,
   return_scores: bool = False,
@@ -184,10 +184,10 @@ def router_grid(
   combination of ``config.hparam_grid(router_settings(config, router)[1])``.
 
   Returns:
-    ``choices_SxRxQ`` [S*H, R, Q_test], ``val_utility_SxR`` [S*H, R], ``best_epoch_SxR``, and
-    with ``return_scores`` the scores of the kept states: ``test_scores_SxRxQxA``,
-    ``val_scores_SxRxVxA``, the validation queries ``val_idx_SxRxV`` (indices into the
-    training queries of ``RouterData``) and their known outcomes ``val_labels_SxRxVxA``.
+    ``choices_SxZxQ`` [S*H, Z, Q_test], ``val_utility_SxZ`` [S*H, Z], ``best_epoch_SxZ``, and
+    with ``return_scores`` the scores of the kept states: ``test_scores_SxZxQxA``,
+    ``val_scores_SxZxVxA``, the validation queries ``val_idx_SxZxV`` (indices into the
+    training queries of ``RouterData``) and their known outcomes ``val_labels_SxZxVxA``.
   """
   static, hp_values = cfg_lib.router_settings(config, router)
   combos = cfg_lib.hparam_grid(hp_values)
@@ -199,8 +199,8 @@ def router_grid(
       f"{static.batching} batches ({static.queries_per_batch or static.batch_size} per batch)"
     )
   num_h = len(combos)
-  prof = np.repeat(np.asarray(profile_SxRxAxD, np.float32), num_h, axis=0)
-  hp = {k: np.tile([c[k] for c in combos], len(profile_SxRxAxD)) for k in hp_values}
+  prof = np.repeat(np.asarray(profile_SxZxAxD, np.float32), num_h, axis=0)
+  hp = {k: np.tile([c[k] for c in combos], len(profile_SxZxAxD)) for k in hp_values}
   splits = None
   if config.val_split == "stratified":
     folds = cfg_lib.router_folds(config, router)
@@ -224,17 +224,17 @@ def router_grid(
       report_progress=report,
     )
   out = {
-    "choices_SxRxQ": res.choices_SxRxQ,
-    "val_utility_SxR": res.val_utility_SxR,
-    "best_epoch_SxR": res.best_epoch_SxR,
+    "choices_SxZxQ": res.choices_SxZxQ,
+    "val_utility_SxZ": res.val_utility_SxZ,
+    "best_epoch_SxZ": res.best_epoch_SxZ,
   }
   if return_scores and res.scores.get("val") is not None:
-    out["test_scores_SxRxQxA"] = res.scores["test"]
-    out["val_scores_SxRxVxA"] = res.scores["val"]
+    out["test_scores_SxZxQxA"] = res.scores["test"]
+    out["val_scores_SxZxVxA"] = res.scores["val"]
     if res.scores.get("val_idx") is not None:
       val_idx = np.broadcast_to(res.scores["val_idx"], res.scores["val"].shape[:3])
-      out["val_idx_SxRxV"] = val_idx.astype(np.int32)
-      out["val_labels_SxRxVxA"] = np.asarray(data.labels_QxA)[val_idx]
+      out["val_idx_SxZxV"] = val_idx.astype(np.int32)
+      out["val_labels_SxZxVxA"] = np.asarray(data.labels_QxA)[val_idx]
   return out
 
 
@@ -254,10 +254,10 @@ def evaluate_selections(sel_SxQxA: np.ndarray, test: metrics.TestSet) -> tuple[d
   return ms, rows_SxQ
 
 
-def evaluate_choices(choices_SxRxQ: np.ndarray, test: metrics.TestSet) -> tuple[dict, np.ndarray]:
-  """(metrics with leading [S*R], per-row performance [S, R, Q]) of a router grid's choices."""
-  S, R, Q = choices_SxRxQ.shape
-  sel = metrics.one_hot(jnp.asarray(choices_SxRxQ.reshape(S * R, Q)), test.num_candidates)
+def evaluate_choices(choices_SxZxQ: np.ndarray, test: metrics.TestSet) -> tuple[dict, np.ndarray]:
+  """(metrics with leading [S*R], per-row performance [S, Z, Q]) of a router grid's choices."""
+  S, R, Q = choices_SxZxQ.shape
+  sel = metrics.one_hot(jnp.asarray(choices_SxZxQ.reshape(S * R, Q)), test.num_candidates)
   ms, rows = evaluate_selections(sel, test)
   return ms, rows.reshape(S, R, Q)
 

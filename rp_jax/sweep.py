@@ -5,7 +5,7 @@ or the ``log`` callback). Per setting it
 
 1. loads the History (``rp_jax.data.load_history``) and evaluates the baselines;
 2. encodes node and query texts (content-addressed cache) and builds every profile of the config
-   into one ``profile_SxRxMxD`` (``rp_jax.stages.profiles``);
+   into one ``profile_SxZxMxD`` (``rp_jax.stages.profiles``);
 3. for each router input mode, trains each router on all S profiles x H hyperparameter settings
    x R seeds in one compiled call (``stages.router_grid``: the cell axis sharded over the visible
    devices, optionally chunked) and routes the test queries;
@@ -300,10 +300,10 @@ def _setting_profiles(config, history, specs, setting, workdir, store, embed, lo
     pset = stages.profiles(config, history, specs, embed, log)
     store.save(
       f"{setting}-profiles",
-      {"profile_SxRxMxD": pset.profile_SxRxMxD, "per_seed": pset.per_seed},
+      {"profile_SxZxMxD": pset.profile_SxZxMxD, "per_seed": pset.per_seed},
     )
   else:
-    pset = ProfileSet(specs, st["profile_SxRxMxD"], st["per_seed"], {}, {}, {})
+    pset = ProfileSet(specs, st["profile_SxZxMxD"], st["per_seed"], {}, {}, {})
   if distributed.is_writer():
     stages.write_profiles(pathlib.Path(workdir) / "profiles" / setting, history, pset, config)
   return pset
@@ -321,8 +321,8 @@ def _router_cells(
   t0 = time.perf_counter()
   query_emb_QxD = np.asarray(embed(history.query_texts), np.float32)
   timings[f"{setting}/encode_queries"] = time.perf_counter() - t0
-  prof = stages.normalize_profiles(pset.profile_SxRxMxD, config.profile_norm)
-  prof_SxRxAxD = prof[:, :, history.candidates]
+  prof = stages.normalize_profiles(pset.profile_SxZxMxD, config.profile_norm)
+  prof_SxZxAxD = prof[:, :, history.candidates]
   rows, cell_rows = [], {}
   for inputs in config.router_inputs:
     feats_QxD = stages.query_features(history, query_emb_QxD, inputs)
@@ -339,7 +339,7 @@ def _router_cells(
         inputs,
         router,
         feats_QxD,
-        prof_SxRxAxD,
+        prof_SxZxAxD,
         store,
         timings,
         log,
@@ -389,26 +389,26 @@ def _router_stage(
     )
     store.save(name, st)
   timings[f"{setting}/{inputs}/{router}"] = time.perf_counter() - t0
-  choices = st["choices_SxRxQ"]
-  ms, perf_SxRxQ = stages.evaluate_choices(choices, test)
+  choices = st["choices_SxZxQ"]
+  ms, perf_SxZxQ = stages.evaluate_choices(choices, test)
   keys, cells = [], {}
   for s, spec in enumerate(specs):
     for h, hp in enumerate(combos):
       i = s * len(combos) + h
       cell = {**results.spec_keys(spec), "router": router, "inputs": inputs}
       cell["hparams"] = hparams_text(hp)
-      cells[results.row_cell_id(cell)] = perf_SxRxQ[i]
+      cells[results.row_cell_id(cell)] = perf_SxZxQ[i]
       for r in range(len(seeds)):
-        val = float(st["val_utility_SxR"][i, r])
+        val = float(st["val_utility_SxZ"][i, r])
         keys.append({**cell, "seed": seeds[r], "val_utility": val})
-  if cs is not None and "val_labels_SxRxVxA" in st:
+  if cs is not None and "val_labels_SxZxVxA" in st:
     cost.add(
       *frontier.cell_rows(
         setting,
         list(cells),
-        st["test_scores_SxRxQxA"],
-        st["val_scores_SxRxVxA"],
-        st["val_labels_SxRxVxA"],
+        st["test_scores_SxZxQxA"],
+        st["val_scores_SxZxVxA"],
+        st["val_labels_SxZxVxA"],
         cs,
       )
     )

@@ -12,7 +12,7 @@ The core, shared by every training in rp_jax (``make_train`` below, the HAN prof
 ``make_train(pieces, config)`` returns ``train(profile_AxD, key, hparams) -> (params, metrics)``:
 one pure function with epochs and mini-batches as nested ``lax.scan``, so that
 
-  jax.jit(jax.vmap(jax.vmap(train, (None, 0, None)), (0, None, None)))(profile_SxAxD, keys_R, hp)
+  jax.jit(jax.vmap(jax.vmap(train, (None, 0, None)), (0, None, None)))(profile_SxAxD, keys_Z, hp)
 
 trains S profiles x R seeds in one compiled call. A router supplies its ``Pieces`` (init, the
 validation split, the batches of an epoch, the loss and the validation score);
@@ -126,8 +126,8 @@ class RunKeys(NamedTuple):
 
   init: jax.Array
   split: jax.Array
-  batches_E: jax.Array
-  dropout_ExB: jax.Array
+  batches_I: jax.Array
+  dropout_IxB: jax.Array
 
 
 def run_keys(key: jax.Array, config: TrainConfig) -> RunKeys:
@@ -298,10 +298,10 @@ def make_train(pieces: Pieces, config: TrainConfig) -> Callable:
       return carry, {"train_loss": train_loss, "val_score": score}
 
     # Every epoch's batches (index arrays, small) are drawn up front by one vmapped call.
-    batches_E = jax.vmap(pieces.batches, (0, None))(keys.batches_E, split)
+    batches_I = jax.vmap(pieces.batches, (0, None))(keys.batches_I, split)
     init = (params, opt_state, params, jnp.asarray(-jnp.inf, jnp.float32), jnp.int32(0))
     (_, _, best_params, best_score, best_epoch), curves = jax.lax.scan(
-      epoch, init, (batches_E, keys.dropout_ExB, jnp.arange(config.epochs, dtype=jnp.int32))
+      epoch, init, (batches_I, keys.dropout_IxB, jnp.arange(config.epochs, dtype=jnp.int32))
     )
     return best_params, {**curves, "best_epoch": best_epoch, "best_score": best_score}
 
@@ -349,7 +349,7 @@ def shuffled_batches(
   """Shuffles ``ids_N`` into [num_batches, per_batch] with a validity mask (padding at the end).
 
   Returns:
-    (ids_BxK, valid_BxK): padded slots hold ``ids_N[0]`` and are marked invalid.
+    (ids_BxJ, valid_BxJ): padded slots hold ``ids_N[0]`` and are marked invalid.
   """
   n = ids_N.shape[0]
   total = per_batch * num_batches

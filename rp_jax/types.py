@@ -1,13 +1,22 @@
 """Core host-side types of rp_jax and the shape-letter legend.
 
-Shape letters used in array names across the code base (``profile_SxMxD`` etc.):
+Shape letters used in array names across the code base (``profile_SxMxD`` etc.), one meaning
+each:
 
-  B  batch                   Q  queries                 M  models (the whole pool)
-  A  candidate models        T  tasks (benchmarks)      C  domains
-  F  families                N  graph nodes             E  graph edges
-  R  relation types          D  feature dimension       K  hops / depth
-  S  sweep configurations    P  pairwise records        H  heads / hidden
-  L  tokens                  V  vocabulary / buckets    W  bootstrap resamples
+  A  candidate models          M  models (the whole pool)     Q  queries
+  B  batch                     N  graph nodes                 R  relation types
+  C  domains                   O  points of a fit, front or   S  sweep cells (configurations)
+  D  feature width (inputs,       curve (hull vertices,       T  tasks (benchmarks)
+     hidden units, ranks,         isotonic knots, bins)       U  the λ grid (cost-quality)
+     channels per head)        P  pairwise records            V  validation queries
+  E  graph edges               G  relation groups (HAN)       W  bootstrap resamples
+  F  families                  H  attention heads             X  hashing buckets
+  I  training-curve points     J  slots of a row (a query's   Y  cross-validation folds
+     (epochs, steps)              pairs, a batch's items,     Z  seeds (independent runs)
+  K  hops / layers                a query's neighbours)
+  L  tokens
+
+Digits are literal sizes (``prices_Mx2``).
 
 Everything in this module is numpy (host side). Arrays after the jit boundary are jax arrays of
 the same names.

@@ -112,11 +112,11 @@ def test_models_with_few_labels_fall_back_to_the_shared_map():
   assert not np.isclose(platt.a_A[0], shared.a_A[0])
   iso = cal.fit_isotonic(scores_QxA=scores_QxA, outcomes_QxA=y_QxA, min_labels=20)
   np.testing.assert_array_equal(iso.shared_A, [False, True, True])
-  np.testing.assert_allclose(iso.x_AxK[2], iso.x_AxK[1])
-  np.testing.assert_allclose(iso.y_AxK[2], iso.y_AxK[1])
+  np.testing.assert_allclose(iso.x_AxO[2], iso.x_AxO[1])
+  np.testing.assert_allclose(iso.y_AxO[2], iso.y_AxO[1])
   iso = cal.fit_isotonic(scores_QxA=scores_QxA, outcomes_QxA=y_QxA, shared_only=True)
   assert np.asarray(iso.shared_A).all()
-  np.testing.assert_allclose(iso.y_AxK[0], iso.y_AxK[1])
+  np.testing.assert_allclose(iso.y_AxO[0], iso.y_AxO[1])
 
 
 def test_isotonic_by_hand():
@@ -125,11 +125,11 @@ def test_isotonic_by_hand():
   s_QxA = np.array([[1, 4], [2, 3], [3, 2], [4, 1], [9, 0]], np.float32)
   y_QxA = np.array([[1, 0], [0, 0], [1, 1], [1, 1], [NAN, 1]], np.float32)
   iso = cal.fit_isotonic(scores_QxA=s_QxA, outcomes_QxA=y_QxA, min_labels=1)
-  np.testing.assert_allclose(iso.x_AxK[0], [1, 2, 3, 4])
-  np.testing.assert_allclose(iso.y_AxK[0], [0.5, 0.5, 1, 1])
+  np.testing.assert_allclose(iso.x_AxO[0], [1, 2, 3, 4])
+  np.testing.assert_allclose(iso.y_AxO[0], [0.5, 0.5, 1, 1])
   # Model 1 sorted by score: 0->1, 1->1, 2->1, 3->0, 4->0: all pool to 3/5.
-  np.testing.assert_allclose(iso.x_AxK[1], [0, 4, 4, 4])  # padded with its last knot
-  np.testing.assert_allclose(iso.y_AxK[1], [0.6, 0.6, 0.6, 0.6])
+  np.testing.assert_allclose(iso.x_AxO[1], [0, 4, 4, 4])  # padded with its last knot
+  np.testing.assert_allclose(iso.y_AxO[1], [0.6, 0.6, 0.6, 0.6])
   p = np.asarray(cal.apply_isotonic(iso, np.array([[2.5, 7.0], [0.0, -1.0], [9.0, 2.0]])))
   np.testing.assert_allclose(p, [[0.75, 0.6], [0.5, 0.6], [1.0, 0.6]], rtol=1e-6)
 
@@ -138,8 +138,8 @@ def test_isotonic_is_non_decreasing_and_vmaps():
   scores_QxA, y_QxA, _, _ = synthetic(num_rows=150, seed=6)
   bin_QxA = (np.random.default_rng(7).random(y_QxA.shape) < y_QxA).astype(np.float32)
   iso = cal.fit_isotonic(scores_QxA=scores_QxA, outcomes_QxA=bin_QxA)
-  assert (np.diff(np.asarray(iso.x_AxK), axis=1) >= 0).all()
-  assert (np.diff(np.asarray(iso.y_AxK), axis=1) >= 0).all()
+  assert (np.diff(np.asarray(iso.x_AxO), axis=1) >= 0).all()
+  assert (np.diff(np.asarray(iso.y_AxO), axis=1) >= 0).all()
   grid_GxA = np.stack([np.linspace(-40, 40, 201, dtype=np.float32)] * 3, axis=1)
   p_GxA = np.asarray(cal.apply_isotonic(iso, grid_GxA))
   assert (np.diff(p_GxA, axis=0) >= -1e-7).all() and (p_GxA >= 0).all() and (p_GxA <= 1).all()
@@ -167,7 +167,7 @@ def test_brier_and_reliability_by_hand():
   np.testing.assert_allclose(got, want_rows, rtol=1e-6)
   r = cal.reliability(p_QxA=p_QxA, outcomes_QxA=y_QxA, num_bins=4)
   # Bins [0, .25) [.25, .5) [.5, .75) [.75, 1]: 0.1 | 0.35 | - | 0.9, 0.95, 1.0.
-  np.testing.assert_array_equal(r["count_G"], [1, 1, 0, 3])
-  np.testing.assert_allclose(r["mean_pred_G"], [0.1, 0.35, NAN, 2.85 / 3], rtol=1e-6)
-  np.testing.assert_allclose(r["mean_obs_G"], [0.0, 1.0, NAN, 2.5 / 3], rtol=1e-6)
+  np.testing.assert_array_equal(r["count_O"], [1, 1, 0, 3])
+  np.testing.assert_allclose(r["mean_pred_O"], [0.1, 0.35, NAN, 2.85 / 3], rtol=1e-6)
+  np.testing.assert_allclose(r["mean_obs_O"], [0.0, 1.0, NAN, 2.5 / 3], rtol=1e-6)
   assert np.isnan(cal.brier(p_QxA=p_QxA, outcomes_QxA=np.full((3, 2), NAN, np.float32)))

@@ -25,11 +25,11 @@ def reference_route(p_QxA, cost_QxA, lam):
 
 
 def test_lambda_zero_is_the_argmax_of_p_and_a_huge_lambda_the_cheapest():
-  choice_LxQ = np.asarray(cq.route_utility(P_QxA, COST_QxA, np.array([0.0, 1e9])))
-  np.testing.assert_array_equal(choice_LxQ[0], [0, 0, 2, 2, 2])
-  np.testing.assert_array_equal(choice_LxQ[0], np.argmax(P_QxA, axis=1))
-  np.testing.assert_array_equal(choice_LxQ[1], [2, 0, 2, 0, 1])
-  cheapest_Q = COST_QxA[np.arange(5), choice_LxQ[1]]
+  choice_UxQ = np.asarray(cq.route_utility(P_QxA, COST_QxA, np.array([0.0, 1e9])))
+  np.testing.assert_array_equal(choice_UxQ[0], [0, 0, 2, 2, 2])
+  np.testing.assert_array_equal(choice_UxQ[0], np.argmax(P_QxA, axis=1))
+  np.testing.assert_array_equal(choice_UxQ[1], [2, 0, 2, 0, 1])
+  cheapest_Q = COST_QxA[np.arange(5), choice_UxQ[1]]
   np.testing.assert_array_equal(cheapest_Q, COST_QxA.min(1))
 
 
@@ -37,19 +37,19 @@ def test_unknown_costs_are_ignored_at_lambda_zero_and_never_chosen_otherwise():
   cost_QxA = COST_QxA.copy()
   cost_QxA[0, 0] = NAN  # the best p̂ of row 0
   cost_QxA[2, 2] = NAN  # the cheapest of row 2
-  choice_LxQ = np.asarray(cq.route_utility(P_QxA, cost_QxA, np.array([0.0, 0.01, 1e9])))
-  assert choice_LxQ[0, 0] == 0 and choice_LxQ[1, 0] == 1 and choice_LxQ[2, 0] == 2
-  assert choice_LxQ[0, 2] == 2 and (choice_LxQ[1:, 2] != 2).all()
+  choice_UxQ = np.asarray(cq.route_utility(P_QxA, cost_QxA, np.array([0.0, 0.01, 1e9])))
+  assert choice_UxQ[0, 0] == 0 and choice_UxQ[1, 0] == 1 and choice_UxQ[2, 0] == 2
+  assert choice_UxQ[0, 2] == 2 and (choice_UxQ[1:, 2] != 2).all()
 
 
 def test_vmapped_lambda_axis_equals_a_loop_and_a_numpy_reference():
   rng = np.random.default_rng(0)
   p_QxA = rng.random((30, 4)).astype(np.float32)
   cost_QxA = (rng.random((30, 4)) * 1e-3).astype(np.float32)
-  lambdas_L = np.array([0.0, 10.0, 100.0, 300.0, 1e3, 1e4, 1e9], np.float32)
-  batched_LxQ = np.asarray(jax.jit(cq.route_utility)(p_QxA, cost_QxA, lambdas_L))
-  for i, lam in enumerate(lambdas_L):
-    one_Q = np.asarray(cq.route_utility(p_QxA, cost_QxA, lambdas_L[i : i + 1]))[0]
+  lambdas_U = np.array([0.0, 10.0, 100.0, 300.0, 1e3, 1e4, 1e9], np.float32)
+  batched_LxQ = np.asarray(jax.jit(cq.route_utility)(p_QxA, cost_QxA, lambdas_U))
+  for i, lam in enumerate(lambdas_U):
+    one_Q = np.asarray(cq.route_utility(p_QxA, cost_QxA, lambdas_U[i : i + 1]))[0]
     np.testing.assert_array_equal(batched_LxQ[i], one_Q)
     np.testing.assert_array_equal(batched_LxQ[i], reference_route(p_QxA, cost_QxA, lam))
   # The grid is not degenerate: the routing changes along λ.
@@ -57,16 +57,16 @@ def test_vmapped_lambda_axis_equals_a_loop_and_a_numpy_reference():
 
 
 def test_front_reports_true_outcomes_and_true_costs_by_hand():
-  quality_L, cost_L = cq.front(P_QxA, COST_QxA, PERF_QxA, COST_TRUE_QxA, np.array([0.0, 1e9]))
+  quality_U, cost_U = cq.front(P_QxA, COST_QxA, PERF_QxA, COST_TRUE_QxA, np.array([0.0, 1e9]))
   # λ = 0 routes to 0, 0, 2, 2, 2: outcomes 1, 0, 1, 0, 1; true costs 3.5, 1.5, 1.5, 2.5, 3.5.
   # λ = 1e9 routes to 2, 0, 2, 0, 1: outcomes 0, 0, 1, 1, 1; true costs 1.5 everywhere.
-  np.testing.assert_allclose(quality_L, [0.6, 0.6], rtol=1e-6)
-  np.testing.assert_allclose(cost_L, [2.5, 1.5], rtol=1e-6)
+  np.testing.assert_allclose(quality_U, [0.6, 0.6], rtol=1e-6)
+  np.testing.assert_allclose(cost_U, [2.5, 1.5], rtol=1e-6)
   # An unknown true cost of a chosen candidate makes the mean unknown; of another, it does not.
   cost_true = COST_TRUE_QxA.copy()
   cost_true[0, 0] = NAN
-  _, cost_L = cq.front(P_QxA, COST_QxA, PERF_QxA, cost_true, np.array([0.0, 1e9]))
-  assert np.isnan(cost_L[0]) and np.isclose(cost_L[1], 1.5)
+  _, cost_U = cq.front(P_QxA, COST_QxA, PERF_QxA, cost_true, np.array([0.0, 1e9]))
+  assert np.isnan(cost_U[0]) and np.isclose(cost_U[1], 1.5)
 
 
 def test_front_vmaps_over_a_sweep_axis_of_p():
@@ -74,14 +74,14 @@ def test_front_vmaps_over_a_sweep_axis_of_p():
   p_SxQxA = rng.random((3, 20, 3)).astype(np.float32)
   cost_QxA = rng.random((20, 3)).astype(np.float32)
   perf_QxA = (rng.random((20, 3)) > 0.5).astype(np.float32)
-  lambdas_L = np.array([0.0, 0.3, 1.0, 1e9], np.float32)
+  lambdas_U = np.array([0.0, 0.3, 1.0, 1e9], np.float32)
   q_SxL, c_SxL = jax.jit(jax.vmap(cq.front, (0, None, None, None, None)))(
-    p_SxQxA, cost_QxA, perf_QxA, cost_QxA, lambdas_L
+    p_SxQxA, cost_QxA, perf_QxA, cost_QxA, lambdas_U
   )
   for s in range(3):
-    q_L, c_L = cq.front(p_SxQxA[s], cost_QxA, perf_QxA, cost_QxA, lambdas_L)
-    np.testing.assert_allclose(q_SxL[s], q_L, rtol=1e-6)
-    np.testing.assert_allclose(c_SxL[s], c_L, rtol=1e-6)
+    q_U, c_U = cq.front(p_SxQxA[s], cost_QxA, perf_QxA, cost_QxA, lambdas_U)
+    np.testing.assert_allclose(q_SxL[s], q_U, rtol=1e-6)
+    np.testing.assert_allclose(c_SxL[s], c_U, rtol=1e-6)
 
 
 def test_expected_cost_by_hand():
@@ -119,11 +119,11 @@ QUALITY_N = np.array([0.45, 0.2, 0.3, 0.5, 0.5, 0.55, 0.9])
 
 def test_hull_drops_dominated_and_interior_points():
   h = cq.hull(COST_N, QUALITY_N)
-  np.testing.assert_allclose(h.cost_H, [1.0, 2.0, 2.8])
-  np.testing.assert_allclose(h.quality_H, [0.2, 0.5, 0.55])
+  np.testing.assert_allclose(h.cost_O, [1.0, 2.0, 2.8])
+  np.testing.assert_allclose(h.quality_O, [0.2, 0.5, 0.55])
   # A point exactly on a hull segment is not a vertex.
   h = cq.hull([0.0, 1.0, 2.0], [0.0, 0.5, 1.0])
-  np.testing.assert_allclose(h.cost_H, [0.0, 2.0])
+  np.testing.assert_allclose(h.cost_O, [0.0, 2.0])
 
 
 def test_aiq_by_hand():
@@ -140,7 +140,7 @@ def test_aiq_by_hand():
 
 def test_zero_router_is_the_hull_of_the_constants():
   h, score = cq.zero_router([1.0, 2.0, 3.0], [0.2, 0.3, 0.6])
-  np.testing.assert_allclose(h.cost_H, [1.0, 3.0])  # (2, .3) lies under the mixture line
+  np.testing.assert_allclose(h.cost_O, [1.0, 3.0])  # (2, .3) lies under the mixture line
   np.testing.assert_allclose(score, 0.4)
 
 
@@ -163,7 +163,7 @@ def test_apgr_of_an_uninformed_router_is_one_half():
   r = cq.gap_recovered(np.zeros(8), strong_Q, weak_Q)
   np.testing.assert_allclose(r["apgr"], 0.5)
   np.testing.assert_allclose([r["cpt50"], r["cpt80"]], [0.5, 0.8])
-  np.testing.assert_allclose(r["pgr_G"], r["share_G"], atol=1e-12)
+  np.testing.assert_allclose(r["pgr_O"], r["share_O"], atol=1e-12)
 
 
 def test_apgr_of_the_oracle_and_of_the_reversed_oracle_by_hand():
@@ -199,40 +199,40 @@ def validation_rows(seed=2, num_rows=60):
 
 def test_lambda_grid_spans_from_argmax_to_cheapest():
   p_QxA, cost_QxA, _, _ = validation_rows()
-  lambdas_L = cq.lambda_grid(p_QxA, cost_QxA, num_lambdas=17)
-  assert lambdas_L.shape == (17,) and lambdas_L[0] == 0 and (np.diff(lambdas_L) >= 0).all()
-  choice_LxQ = np.asarray(cq.route_utility(p_QxA, cost_QxA, lambdas_L))
-  np.testing.assert_array_equal(choice_LxQ[0], np.argmax(p_QxA, axis=1))
-  np.testing.assert_array_equal(choice_LxQ[-1], np.argmin(cost_QxA, axis=1))
-  assert len({tuple(c) for c in choice_LxQ}) >= 10  # the grid follows the switch points
+  lambdas_U = cq.lambda_grid(p_QxA, cost_QxA, num_lambdas=17)
+  assert lambdas_U.shape == (17,) and lambdas_U[0] == 0 and (np.diff(lambdas_U) >= 0).all()
+  choice_UxQ = np.asarray(cq.route_utility(p_QxA, cost_QxA, lambdas_U))
+  np.testing.assert_array_equal(choice_UxQ[0], np.argmax(p_QxA, axis=1))
+  np.testing.assert_array_equal(choice_UxQ[-1], np.argmin(cost_QxA, axis=1))
+  assert len({tuple(c) for c in choice_UxQ}) >= 10  # the grid follows the switch points
 
 
 def test_budget_mode_meets_the_budget_on_validation():
   val = validation_rows()
-  lambdas_L = cq.lambda_grid(*val[:2], num_lambdas=33)
-  quality_L, cost_L = (np.asarray(v, np.float64) for v in cq.front(*val, lambdas_L))
-  for budget in np.quantile(cost_L, [0.1, 0.5, 0.9]):
-    pick = cq.pick_lambda(*val, lambdas_L, max_cost=budget)
-    assert pick.feasible and pick.cost <= budget and lambdas_L[pick.index] == pick.lam
+  lambdas_U = cq.lambda_grid(*val[:2], num_lambdas=33)
+  quality_U, cost_U = (np.asarray(v, np.float64) for v in cq.front(*val, lambdas_U))
+  for budget in np.quantile(cost_U, [0.1, 0.5, 0.9]):
+    pick = cq.pick_lambda(*val, lambdas_U, max_cost=budget)
+    assert pick.feasible and pick.cost <= budget and lambdas_U[pick.index] == pick.lam
     # Running the router again at the chosen λ spends what was reported, within the budget.
     q_1, c_1 = cq.front(*val, np.array([pick.lam]))
     assert float(c_1[0]) <= budget and np.isclose(float(q_1[0]), pick.quality)
     # No λ of the grid within the budget does better on validation.
-    assert quality_L[cost_L <= budget].max() == pytest.approx(pick.quality)
+    assert quality_U[cost_U <= budget].max() == pytest.approx(pick.quality)
   # A budget below every λ's cost: infeasible, the cheapest λ is returned.
-  pick = cq.pick_lambda(*val, lambdas_L, max_cost=0.5 * cost_L.min())
-  assert not pick.feasible and pick.cost == pytest.approx(cost_L.min())
+  pick = cq.pick_lambda(*val, lambdas_U, max_cost=0.5 * cost_U.min())
+  assert not pick.feasible and pick.cost == pytest.approx(cost_U.min())
 
 
 def test_quality_mode_picks_the_cheapest_lambda_reaching_the_target():
   val = validation_rows()
-  lambdas_L = cq.lambda_grid(*val[:2], num_lambdas=33)
-  quality_L, cost_L = (np.asarray(v, np.float64) for v in cq.front(*val, lambdas_L))
-  target = np.quantile(quality_L, 0.5)
-  pick = cq.pick_lambda(*val, lambdas_L, min_quality=target)
+  lambdas_U = cq.lambda_grid(*val[:2], num_lambdas=33)
+  quality_U, cost_U = (np.asarray(v, np.float64) for v in cq.front(*val, lambdas_U))
+  target = np.quantile(quality_U, 0.5)
+  pick = cq.pick_lambda(*val, lambdas_U, min_quality=target)
   assert pick.feasible and pick.quality >= target
-  assert cost_L[quality_L >= target].min() == pytest.approx(pick.cost)
-  pick = cq.pick_lambda(*val, lambdas_L, min_quality=1.5)
-  assert not pick.feasible and pick.quality == pytest.approx(quality_L.max())
+  assert cost_U[quality_U >= target].min() == pytest.approx(pick.cost)
+  pick = cq.pick_lambda(*val, lambdas_U, min_quality=1.5)
+  assert not pick.feasible and pick.quality == pytest.approx(quality_U.max())
   with pytest.raises(ValueError, match="exactly one"):
-    cq.pick_lambda(*val, lambdas_L)
+    cq.pick_lambda(*val, lambdas_U)

@@ -28,18 +28,18 @@ def test_mf_learns_the_clusters_at_its_production_hyperparameters(setting):
   best_single = perf_QxA.mean(0).max()
   for s in range(2):
     for r in range(2):
-      assert avg_perf(res.choices_SxRxQ[s, r], perf_QxA) > best_single + 0.3
-  assert np.all(res.train_loss_SxRxE[..., -1] < res.train_loss_SxRxE[..., 0])
-  assert np.isfinite(res.val_utility_SxR).all() and (res.val_utility_SxR > 0.8).all()
+      assert avg_perf(res.choices_SxZxQ[s, r], perf_QxA) > best_single + 0.3
+  assert np.all(res.train_loss_SxZxI[..., -1] < res.train_loss_SxZxI[..., 0])
+  assert np.isfinite(res.val_utility_SxZ).all() and (res.val_utility_SxZ > 0.8).all()
 
 
 def test_knn_routes_to_the_neighbours_winner(setting):
   _, _, data, perf_QxA, prof, splits = setting
   res = grid.train_grid("knn", None, data, prof, [0, 1], splits=splits)
-  assert res.choices_SxRxQ.shape == (2, 2, NUM_TEST)
+  assert res.choices_SxZxQ.shape == (2, 2, NUM_TEST)
   # Every test query's neighbours share its cluster, whose best candidate wins their pairs.
   for s in range(2):
-    assert avg_perf(res.choices_SxRxQ[s, 0], perf_QxA) > 0.95
+    assert avg_perf(res.choices_SxZxQ[s, 0], perf_QxA) > 0.95
 
 
 def test_knn_scores_by_hand():
@@ -77,7 +77,7 @@ def test_mf_scores_of_seen_models_ignore_an_unseen_profile(setting):
   cfg = mf.MFConfig(epochs=20, val_metric="pairs")
   a = grid.train_grid("mf", cfg, data, prof, [0], splits=sp, return_scores=True)
   b = grid.train_grid("mf", cfg, data, other, [0], splits=sp, return_scores=True)
-  np.testing.assert_array_equal(a.train_loss_SxRxE, b.train_loss_SxRxE)
+  np.testing.assert_array_equal(a.train_loss_SxZxI, b.train_loss_SxZxI)
   seen = [0, 2]
   np.testing.assert_allclose(a.scores["test"][..., seen], b.scores["test"][..., seen], rtol=1e-6)
   assert not np.allclose(a.scores["test"][..., 1], b.scores["test"][..., 1])

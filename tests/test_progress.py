@@ -21,7 +21,7 @@ def test_every_cell_epoch_is_counted_and_lines_are_logged():
   assert "s left" in lines[-1]
   # Outside tracking the callback is a no-op; the results do not depend on it.
   plain = grid.train_grid("mlp", cfg, data, prof, [0, 1])
-  np.testing.assert_array_equal(plain.choices_SxRxQ, res.choices_SxRxQ)
+  np.testing.assert_array_equal(plain.choices_SxZxQ, res.choices_SxZxQ)
 
 
 def test_tracker_throttles_lines():

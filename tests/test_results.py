@@ -27,7 +27,7 @@ def _setting():
     results.cell_id("mlp", "emb_gnn", "TD", 2, "sym", "prompt"): np.zeros((3, Q), np.float32),
   }
   rows = []
-  for key, perf_RxQ in cells.items():
+  for key, perf_ZxQ in cells.items():
     router, inputs, hparams, profile, graph, hops, norm = key.split("|")
     for seed in range(3):
       rows.append(
@@ -43,7 +43,7 @@ def _setting():
           "hparams": hparams,
           "seed": seed,
           "val_utility": 0.5,
-          "avg_performance": float(perf_RxQ[seed].mean()),
+          "avg_performance": float(perf_ZxQ[seed].mean()),
           "hit_rate": 1.0,
           "cost_per_query": np.nan,
           "selection_entropy": 0.5,

@@ -130,8 +130,8 @@ def test_router_data_contract(setting):
   np.testing.assert_array_equal(data.test_q_QxD, emb[hist.test_queries])
   np.testing.assert_array_equal(data.candidates_A, CANDIDATES)
   # Every pair appears once in the per-query table, in the same (query, better, worse) form.
-  q, k = np.nonzero(data.pair_mask_QxK)
-  from_table = {(int(a), *map(int, data.pair_table_QxKx2[a, b])) for a, b in zip(q, k, strict=True)}
+  q, k = np.nonzero(data.pair_mask_QxJ)
+  from_table = {(int(a), *map(int, data.pair_table_QxJx2[a, b])) for a, b in zip(q, k, strict=True)}
   assert from_table == {tuple(map(int, p)) for p in data.pairs_Px3}
   assert data.labels_QxA.shape == (NUM_TRAIN, 3) and data.trainable_A.all()
 
@@ -174,8 +174,8 @@ def test_sim_grid_routes_to_nearest_profile(setting):
   cluster = np.arange(NUM_TRAIN) % 3
   prof = np.stack([data.train_q_QxD[cluster == a].mean(0) for a in range(3)])[None]
   res = grid.train_grid("sim", None, data, prof, [0, 1, 2])
-  assert res.choices_SxRxQ.shape == (1, 3, NUM_TEST)
-  assert avg_perf(res.choices_SxRxQ[0, 2], perf_QxA) == 1.0
+  assert res.choices_SxZxQ.shape == (1, 3, NUM_TEST)
+  assert avg_perf(res.choices_SxZxQ[0, 2], perf_QxA) == 1.0
 
 
 # -- mlp -------------------------------------------------------------------------------------------
@@ -185,9 +185,9 @@ def test_mlp_grid_compiles_once(mlp_grid):
   res, traces, retraces, again = mlp_grid
   assert traces == 1
   assert retraces == 0  # new hyperparameter values reuse the compiled grid
-  assert res.choices_SxRxQ.shape == (2, 2, NUM_TEST)
-  assert res.train_loss_SxRxE.shape == res.val_score_SxRxE.shape == (2, 2, MLP_CFG.epochs)
-  assert not np.array_equal(res.train_loss_SxRxE, again.train_loss_SxRxE)
+  assert res.choices_SxZxQ.shape == (2, 2, NUM_TEST)
+  assert res.train_loss_SxZxI.shape == res.val_score_SxZxI.shape == (2, 2, MLP_CFG.epochs)
+  assert not np.array_equal(res.train_loss_SxZxI, again.train_loss_SxZxI)
 
 
 def test_mlp_grid_matches_loop(setting, mlp_grid):
@@ -196,12 +196,12 @@ def test_mlp_grid_matches_loop(setting, mlp_grid):
   for s in range(2):
     for r in range(2):
       cell = grid.train_cell("mlp", MLP_CFG, data, prof[s], r)
-      np.testing.assert_array_equal(np.asarray(cell["choices"]), res.choices_SxRxQ[s, r])
+      np.testing.assert_array_equal(np.asarray(cell["choices"]), res.choices_SxZxQ[s, r])
       # Batched and unbatched matmuls round differently; over 480 Adam steps the losses drift
       # apart by ~1e-5 of the first epoch's loss (measured 1.6e-5 absolute at the end).
-      loss0 = float(res.train_loss_SxRxE[s, r, 0])
+      loss0 = float(res.train_loss_SxZxI[s, r, 0])
       np.testing.assert_allclose(
-        np.asarray(cell["train_loss"]), res.train_loss_SxRxE[s, r], rtol=1e-3, atol=5e-4 * loss0
+        np.asarray(cell["train_loss"]), res.train_loss_SxZxI[s, r], rtol=1e-3, atol=5e-4 * loss0
       )
       grid_params = jax.tree.map(lambda x, s=s, r=r: x[s, r], res.state["params"])
       # Batched and unbatched matmuls round differently, and Adam turns rounding noise on
@@ -231,16 +231,16 @@ def test_mlp_learns_query_signal(setting, mlp_grid):
   _, _, data, perf_QxA, prof = setting
   res = mlp_grid[0]
   best_single = perf_QxA.mean(0).max()
-  assert np.all(res.train_loss_SxRxE[..., -1] < res.train_loss_SxRxE[..., 0])
-  assert np.isfinite(res.val_score_SxRxE).all()
+  assert np.all(res.train_loss_SxZxI[..., -1] < res.train_loss_SxZxI[..., 0])
+  assert np.isfinite(res.val_score_SxZxI).all()
   for s in range(2):
     for r in range(2):
-      assert avg_perf(res.choices_SxRxQ[s, r], perf_QxA) > best_single + 0.25
+      assert avg_perf(res.choices_SxZxQ[s, r], perf_QxA) > best_single + 0.25
   # route() with a cell's parameters reproduces the grid's choices.
   state = jax.tree.map(lambda x: x[1, 0], res.state)
   cand = prof[1][list(CANDIDATES)]
   np.testing.assert_array_equal(
-    np.asarray(grid.route("mlp", MLP_CFG, state, cand, data.test_q_QxD)), res.choices_SxRxQ[1, 0]
+    np.asarray(grid.route("mlp", MLP_CFG, state, cand, data.test_q_QxD)), res.choices_SxZxQ[1, 0]
   )
 
 
@@ -268,9 +268,9 @@ def test_mlp_pairs_batches_are_the_training_pairs(setting):
 
 def test_graph_trains_at_the_production_rate(setting, graph_grid):
   res = graph_grid
-  assert res.train_loss_SxRxE.shape == (2, 2, GRAPH_CFG.epochs)
-  assert np.all(res.train_loss_SxRxE[..., -1] < res.train_loss_SxRxE[..., 0] - 0.01)
-  assert np.isfinite(res.val_score_SxRxE).all()
+  assert res.train_loss_SxZxI.shape == (2, 2, GRAPH_CFG.epochs)
+  assert np.all(res.train_loss_SxZxI[..., -1] < res.train_loss_SxZxI[..., 0] - 0.01)
+  assert np.isfinite(res.val_score_SxZxI).all()
   for leaf in jax.tree.leaves(res.state):
     assert np.isfinite(leaf).all()
 
@@ -286,11 +286,11 @@ def test_graph_learns_query_signal(setting):
   cfg = graph.GraphConfig(epochs=60, hidden=32, heads=4, batch_size=16)
   res = grid.train_grid("graph", cfg, data, prof, [0, 1], FAST)
   best_single = perf_QxA.mean(0).max()
-  perf_SR = np.array(
-    [[avg_perf(res.choices_SxRxQ[s, r], perf_QxA) for r in range(2)] for s in range(2)]
+  perf_SZ = np.array(
+    [[avg_perf(res.choices_SxZxQ[s, r], perf_QxA) for r in range(2)] for s in range(2)]
   )
   # Runs end on all-correct routing (1.0) or on a partial solution (~0.67); never near 0.5.
-  assert perf_SR.min() > best_single + 0.15 and perf_SR.mean() > best_single + 0.2
+  assert perf_SZ.min() > best_single + 0.15 and perf_SZ.mean() > best_single + 0.2
 
 
 def test_graph_full_graph_loss_equals_subgraph_loss_on_one_batch(setting):
@@ -391,15 +391,15 @@ def test_graph_transductive_newllm_never_sees_the_held_out_model():
   prof = np.repeat(rng.normal(size=(1, 3, DIM)).astype(np.float32), 2, axis=0)
   prof[1, 1] = 100.0 * rng.normal(size=DIM)
   res = grid.train_grid("graph", cfg, data, prof, [0], FAST, return_state=True)
-  assert np.isfinite(res.train_loss_SxRxE).all() and np.isfinite(res.val_score_SxRxE).all()
-  np.testing.assert_array_equal(res.train_loss_SxRxE[0], res.train_loss_SxRxE[1])
-  np.testing.assert_array_equal(res.val_score_SxRxE[0], res.val_score_SxRxE[1])
+  assert np.isfinite(res.train_loss_SxZxI).all() and np.isfinite(res.val_score_SxZxI).all()
+  np.testing.assert_array_equal(res.train_loss_SxZxI[0], res.train_loss_SxZxI[1])
+  np.testing.assert_array_equal(res.val_score_SxZxI[0], res.val_score_SxZxI[1])
   for leaf in jax.tree.leaves(res.state["params"]):
     np.testing.assert_array_equal(leaf[0], leaf[1])
   # At test the held-out model is a graph node and selectable: its profile changes the routing.
-  assert res.choices_SxRxQ.shape == (2, 1, NUM_TEST)
-  assert ((res.choices_SxRxQ >= 0) & (res.choices_SxRxQ < 3)).all()
-  assert not np.array_equal(res.choices_SxRxQ[0], res.choices_SxRxQ[1])
+  assert res.choices_SxZxQ.shape == (2, 1, NUM_TEST)
+  assert ((res.choices_SxZxQ >= 0) & (res.choices_SxZxQ < 3)).all()
+  assert not np.array_equal(res.choices_SxZxQ[0], res.choices_SxZxQ[1])
 
 
 def test_router_settings_from_the_config_schema():
@@ -445,12 +445,12 @@ def test_chunked_and_sequential_grids_match(setting, mlp_grid):
   res = mlp_grid[0]
   for kw in ({"chunk_size": 1}, {"sequential": True}):
     other = grid.train_grid("mlp", MLP_CFG, data, prof, [0, 1], **kw)
-    np.testing.assert_array_equal(other.choices_SxRxQ, res.choices_SxRxQ)
+    np.testing.assert_array_equal(other.choices_SxZxQ, res.choices_SxZxQ)
     np.testing.assert_allclose(
-      other.train_loss_SxRxE,
-      res.train_loss_SxRxE,
+      other.train_loss_SxZxI,
+      res.train_loss_SxZxI,
       rtol=1e-4,
-      atol=1e-4 * res.train_loss_SxRxE.max(),
+      atol=1e-4 * res.train_loss_SxZxI.max(),
     )
 
 
@@ -461,12 +461,12 @@ def test_sharded_and_per_seed_profiles(setting):
   prof = rng.normal(size=(3, 3, DIM)).astype(np.float32)
   plain = grid.train_grid("sim", None, data, prof, [0, 1])
   sharded = grid.train_grid("sim", None, data, prof, [0, 1], shard=True)
-  np.testing.assert_array_equal(plain.choices_SxRxQ, sharded.choices_SxRxQ)
-  # Per-seed profiles [S, R, A, D]: seed r of profile s routes with its own profile.
+  np.testing.assert_array_equal(plain.choices_SxZxQ, sharded.choices_SxZxQ)
+  # Per-seed profiles [S, Z, A, D]: seed r of profile s routes with its own profile.
   per_seed = np.stack([prof, prof[::-1]], axis=1)
   res = grid.train_grid("sim", None, data, per_seed, [0, 1])
-  np.testing.assert_array_equal(res.choices_SxRxQ[:, 0], plain.choices_SxRxQ[:, 0])
-  np.testing.assert_array_equal(res.choices_SxRxQ[:, 1], plain.choices_SxRxQ[::-1, 0])
+  np.testing.assert_array_equal(res.choices_SxZxQ[:, 0], plain.choices_SxZxQ[:, 0])
+  np.testing.assert_array_equal(res.choices_SxZxQ[:, 1], plain.choices_SxZxQ[::-1, 0])
 
 
 def test_sharded_trained_grid_equals_unsharded(setting, mlp_grid):
@@ -476,11 +476,11 @@ def test_sharded_trained_grid_equals_unsharded(setting, mlp_grid):
   _, _, data, _, prof = setting
   res = mlp_grid[0]
   sharded = grid.train_grid("mlp", MLP_CFG, data, prof, [0, 1], shard=True, return_state=True)
-  np.testing.assert_array_equal(sharded.choices_SxRxQ, res.choices_SxRxQ)
+  np.testing.assert_array_equal(sharded.choices_SxZxQ, res.choices_SxZxQ)
   # One profile per device instead of two batched: float32 rounding differs slightly.
-  loss_max = float(res.train_loss_SxRxE.max())
+  loss_max = float(res.train_loss_SxZxI.max())
   np.testing.assert_allclose(
-    sharded.train_loss_SxRxE, res.train_loss_SxRxE, rtol=1e-4, atol=1e-5 * loss_max
+    sharded.train_loss_SxZxI, res.train_loss_SxZxI, rtol=1e-4, atol=1e-5 * loss_max
   )
   # Parameters as a whole (Adam turns rounding noise on near-zero gradients into lr-sized steps,
   # see test_mlp_grid_matches_loop).

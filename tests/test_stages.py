@@ -94,8 +94,8 @@ def test_selection_never_reads_test_rows(config, history):
   for router in ("mf", "knn", "mlp"):
     a = stages.router_grid(router, config, h, emb, prof, seeds, lambda s: None)
     b = stages.router_grid(router, config, h_bad, emb, prof, seeds, lambda s: None)
-    np.testing.assert_array_equal(a["val_utility_SxR"], b["val_utility_SxR"], err_msg=router)
-    np.testing.assert_array_equal(a["choices_SxRxQ"], b["choices_SxRxQ"], err_msg=router)
+    np.testing.assert_array_equal(a["val_utility_SxZ"], b["val_utility_SxZ"], err_msg=router)
+    np.testing.assert_array_equal(a["choices_SxZxQ"], b["choices_SxZxQ"], err_msg=router)
   # results.select_cells reads validation utilities only: shuffling test performance in the
   # stats leaves the selection alone.
   stats = results.pd.DataFrame(

@@ -248,10 +248,10 @@ def test_texts_carry_signal(default):
   K = len(lat.skill_names)
   sets = np.stack([_bow([" ".join(ws)], vocab)[0] for _, ws in S.SKILLS[:K]])
   sim_QxK = X @ (sets / np.linalg.norm(sets, axis=1, keepdims=True)).T
-  assert (sim_QxK.argmax(1) == lat.w_QxK.argmax(1)).mean() > 0.5
+  assert (sim_QxK.argmax(1) == lat.w_QxJ.argmax(1)).mean() > 0.5
   # ... and beyond the task: within-task deviations of similarity and mixture correlate.
   dev_sim = sim_QxK - np.stack([sim_QxK[h.query_task == t].mean(0) for t in h.query_task])
-  dev_w = lat.w_QxK - lat.w_TxK[h.query_task]
+  dev_w = lat.w_QxJ - lat.w_TxK[h.query_task]
   assert np.corrcoef(dev_sim.ravel(), dev_w.ravel())[0, 1] > 0.2
   # Model texts name family, size and price.
   for m in range(h.num_models):

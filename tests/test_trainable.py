@@ -193,13 +193,13 @@ def test_layers_beyond_depth_are_identity(encoder):
 
 def test_grid_equals_python_loop(tiny, grid_run, single):
   _, graph, info, x = tiny
-  prof_SxRxMxD, log = grid_run
+  prof_SxZxMxD, log = grid_run
   M, D = info.type_counts[MODEL], x.shape[1]
-  assert prof_SxRxMxD.shape == (len(DEPTHS), len(SEEDS), M, D)
-  assert log.loss_K.shape == (len(DEPTHS), len(SEEDS), CFG.steps)
+  assert prof_SxZxMxD.shape == (len(DEPTHS), len(SEEDS), M, D)
+  assert log.loss_I.shape == (len(DEPTHS), len(SEEDS), CFG.steps)
   struct = T.graph_structure(graph, info.type_counts, edges=False)
   mask = relation_mask("TQD")
-  cells = np.asarray(prof_SxRxMxD).reshape(-1, M * D)
+  cells = np.asarray(prof_SxZxMxD).reshape(-1, M * D)
   apart = np.abs(cells[:, None] - cells[None]).max(-1)[~np.eye(len(cells), dtype=bool)].min()
   for i, d in enumerate(DEPTHS):
     for j, s in enumerate(SEEDS):
@@ -207,9 +207,9 @@ def test_grid_equals_python_loop(tiny, grid_run, single):
       # Step 0 (init, masks, forward) agrees to rounding. Later steps drift apart by up to
       # ~lr: vmapped and unbatched matmuls round differently, and Adam's first updates are
       # ~lr * sign(g), so near-zero gradients of either sign move a parameter by ~lr.
-      np.testing.assert_allclose(loss[0], log.loss_K[i, j, 0], rtol=1e-6)
-      np.testing.assert_allclose(loss, log.loss_K[i, j], rtol=2e-2)
-      np.testing.assert_allclose(prof, prof_SxRxMxD[i, j], atol=1e-2)
+      np.testing.assert_allclose(loss[0], log.loss_I[i, j, 0], rtol=1e-6)
+      np.testing.assert_allclose(loss, log.loss_I[i, j], rtol=2e-2)
+      np.testing.assert_allclose(prof, prof_SxZxMxD[i, j], atol=1e-2)
   assert apart > 0.1  # so the tolerance above still tells the cells apart
 
 
@@ -241,7 +241,7 @@ def test_cells_over_forms_and_depths(tiny, grid_run):
   assert np.array_equal(prof_c[0], prof_c[2]) and np.array_equal(loss_c[0], loss_c[2])
   # Other batches than the grid's round differently (see test_grid_equals_python_loop).
   for c, (i, j) in ((0, (0, 0)), (3, (1, 1))):
-    np.testing.assert_allclose(loss_c[c], log.loss_K[i, j], rtol=2e-2)
+    np.testing.assert_allclose(loss_c[c], log.loss_I[i, j], rtol=2e-2)
     np.testing.assert_allclose(prof_c[c], prof[i, j], atol=1e-2)
   assert np.abs(np.asarray(prof_c[1]) - np.asarray(prof[0, 1])).max() > 1e-2  # form Q differs
   with pytest.raises(ValueError, match="rel_mask must be"):
@@ -250,13 +250,13 @@ def test_cells_over_forms_and_depths(tiny, grid_run):
 
 def test_training_decreases_loss_with_finite_gradients(grid_run):
   prof, log = grid_run
-  loss = np.asarray(log.loss_K)
+  loss = np.asarray(log.loss_I)
   assert np.isfinite(loss).all() and np.isfinite(prof).all()
   assert (loss[..., -5:].mean(-1) < 0.8 * loss[..., :5].mean(-1)).all(), loss[..., ::8]
   # Both terms are trained: the feature term falls, the score term is present and finite.
-  assert (np.asarray(log.feat_loss_K)[..., -5:].mean(-1) < log.feat_loss_K[..., :5].mean(-1)).all()
-  assert (np.asarray(log.score_loss_K) > 0).any()
-  gn = np.asarray(log.grad_norm_K)
+  assert (np.asarray(log.feat_loss_I)[..., -5:].mean(-1) < log.feat_loss_I[..., :5].mean(-1)).all()
+  assert (np.asarray(log.score_loss_I) > 0).any()
+  gn = np.asarray(log.grad_norm_I)
   assert np.isfinite(gn).all() and (gn > 0).all()
   np.testing.assert_allclose(np.linalg.norm(prof, axis=-1), 1.0, atol=1e-5)
 
@@ -265,7 +265,7 @@ def test_deterministic_and_depth_and_seed_matter(tiny, grid_run):
   _, graph, info, x = tiny
   prof, log = grid_run
   again, log2 = _grid(graph, x, "TQD", info.type_counts)
-  assert np.array_equal(prof, again) and np.array_equal(log.loss_K, log2.loss_K)
+  assert np.array_equal(prof, again) and np.array_equal(log.loss_I, log2.loss_I)
   assert np.abs(np.asarray(prof[0, 0]) - np.asarray(prof[1, 0])).max() > 1e-2  # depth 1 vs 3
   assert np.abs(np.asarray(prof[0, 0]) - np.asarray(prof[0, 1])).max() > 1e-2  # seed 0 vs 1
 
@@ -278,7 +278,7 @@ def test_masked_relation_changes_nothing(tiny, grid_run):
   # Form TQD masks model<->query: deleting those edges changes nothing (same compiled program).
   prof, log = grid_run
   prof_p, log_p = _grid(pruned, x, "TQD", tc)
-  assert np.array_equal(prof, prof_p) and np.array_equal(log.loss_K, log_p.loss_K)
+  assert np.array_equal(prof, prof_p) and np.array_equal(log.loss_I, log_p.loss_I)
   # Form Q uses them: there deleting them does change the profiles (the test can fail).
   prof_q, _ = _grid(graph, x, "Q", tc)
   prof_qp, _ = _grid(pruned, x, "Q", tc)
@@ -291,7 +291,7 @@ def test_trace_once_and_bad_inputs(tiny, grid_run):
   before = T.TRACE_COUNT
   prof, loss = T.trainable_grid(graph, x, relation_mask("TQD"), DEPTHS, SEEDS, CFG, tc, FAST)
   assert before == T.TRACE_COUNT  # cached by the grid fixture's call
-  np.testing.assert_array_equal(loss, grid_run[1].loss_K)  # without return_log: the loss
+  np.testing.assert_array_equal(loss, grid_run[1].loss_I)  # without return_log: the loss
   with pytest.raises(ValueError, match="multiple of heads"):
     T.TrainableConfig(hidden=10, heads=4)
   with pytest.raises(ValueError, match="unknown attention"):

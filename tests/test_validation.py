@@ -14,8 +14,8 @@ def _data(labels_QxA, pairs, task_Q, num_tasks=2):
   return RouterData(
     train_q_QxD=np.zeros((q, 2), np.float32),
     pairs_Px3=np.asarray(pairs, np.int32).reshape(-1, 3),
-    pair_table_QxKx2=np.zeros((q, 1, 2), np.int32),
-    pair_mask_QxK=np.zeros((q, 1), bool),
+    pair_table_QxJx2=np.zeros((q, 1, 2), np.int32),
+    pair_mask_QxJ=np.zeros((q, 1), bool),
     labels_QxA=np.asarray(labels_QxA, np.float32),
     trainable_A=np.ones(a, bool),
     test_q_QxD=np.zeros((1, 2), np.float32),

@@ -120,7 +120,7 @@ class SyntheticLatent:
     size_M: model sizes in billions of parameters.
     u_CxK: domain skill directions.
     w_TxK: task skill mixtures.
-    w_QxK, b_Q: query skill mixtures and difficulties.
+    w_QxJ, b_Q: query skill mixtures and difficulties.
     p_QxM: success probabilities of every model on every query.
     outcome_QxM: the full latent outcomes the History reveals parts of.
   """
@@ -131,7 +131,7 @@ class SyntheticLatent:
   size_M: np.ndarray
   u_CxK: np.ndarray
   w_TxK: np.ndarray
-  w_QxK: np.ndarray
+  w_QxJ: np.ndarray
   b_Q: np.ndarray
   p_QxM: np.ndarray
   outcome_QxM: np.ndarray
@@ -196,8 +196,8 @@ def make_history_and_latent(
   mod = draw_models(rng_world, cfg)
   tsk = draw_tasks(rng_world, cfg, dom.names, dom.u_CxK)
   q_task, q_split = lay_out_queries(cfg, tsk)
-  w_QxK, b_Q = draw_query_mixtures(rng_query, cfg, tsk, q_task)
-  p_QxM = _sigmoid(cfg.discrimination * (w_QxK @ mod.theta_MxK.T) - b_Q[:, None])
+  w_QxJ, b_Q = draw_query_mixtures(rng_query, cfg, tsk, q_task)
+  p_QxM = _sigmoid(cfg.discrimination * (w_QxJ @ mod.theta_MxK.T) - b_Q[:, None])
   latent_QxM = draw_latent_outcomes(rng_outcome, cfg, p_QxM, tsk.is_cont_T[q_task])
   test_Q = q_split == TEST
   strength_A = p_QxM[test_Q][:, :A].mean(0)  # mean latent p over the routing tasks' test queries
@@ -208,7 +208,7 @@ def make_history_and_latent(
   scores_MxT = draw_scores(rng_score, cfg, mod.theta_MxK, tsk, held_out)
   tokens_QxMx2 = draw_tokens(rng_token, cfg, q_task, test_Q, len(tsk.names))
   txt = write_texts(rng_text, cfg, dom, mod, tsk)
-  query_texts = write_query_texts(rng_text, cfg, w_QxK, tsk, q_task, txt.task_keywords)
+  query_texts = write_query_texts(rng_text, cfg, w_QxJ, tsk, q_task, txt.task_keywords)
   fmts = prompt_formats(tsk.names, tsk.metric)
   query_prompts = [
     prompt_text(fmts[t], s) for t, s in zip(q_task.tolist(), query_texts, strict=True)
@@ -252,7 +252,7 @@ def make_history_and_latent(
     size_M=mod.size_M,
     u_CxK=dom.u_CxK,
     w_TxK=tsk.w_TxK,
-    w_QxK=w_QxK,
+    w_QxJ=w_QxJ,
     b_Q=b_Q,
     p_QxM=p_QxM,
     outcome_QxM=latent_QxM,

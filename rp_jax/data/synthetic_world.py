@@ -452,7 +452,7 @@ def write_texts(
 def write_query_texts(
   rng: np.random.Generator,
   cfg: SyntheticConfig,
-  w_QxK: np.ndarray,
+  w_QxJ: np.ndarray,
   tsk: Tasks,
   q_task: np.ndarray,
   task_keywords: list[list[str]],
@@ -463,8 +463,8 @@ def write_query_texts(
   # Query words: indices into one vocabulary (skill words, then filler), built per position.
   vocab = [w for ws in skill_words for w in ws] + list(FILLER)
   n_c, n_p, n_f = cfg.query_content_words, 2, max(2, cfg.query_content_words // 2)
-  content_skill = _categorical(rng, w_QxK, n_c)
-  pert_skill = np.argmax(w_QxK - tsk.w_TxK[q_task], -1)
+  content_skill = _categorical(rng, w_QxJ, n_c)
+  pert_skill = np.argmax(w_QxJ - tsk.w_TxK[q_task], -1)
   skill_QxL = np.concatenate([content_skill, np.repeat(pert_skill[:, None], n_p, 1)], 1)
   word_QxL = skill_QxL * WORDS_PER_SKILL + rng.integers(0, WORDS_PER_SKILL, skill_QxL.shape)
   filler_QxL = K * WORDS_PER_SKILL + rng.integers(0, len(FILLER), (Q, n_f))

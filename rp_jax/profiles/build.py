@@ -1,4 +1,4 @@
-"""Builds a list of profile configurations into one stacked array ``profile_SxRxMxD``.
+"""Builds a list of profile configurations into one stacked array ``profile_SxZxMxD``.
 
 Each family of profiles is computed the cheapest way it can be, then stacked:
 
@@ -37,7 +37,7 @@ class ProfileSet:
 
   Attributes:
     specs: [S] configurations.
-    profile_SxRxMxD: float32 profiles over the whole model pool.
+    profile_SxZxMxD: float32 profiles over the whole model pool.
     per_seed: [S] bool, the profile differs across seeds (trainable).
     texts: form -> hop texts of the text GNN ({hop: {node: text}}), for people to read.
     losses: spec id -> [R, steps] self-supervised loss curves of trainable profiles.
@@ -45,7 +45,7 @@ class ProfileSet:
   """
 
   specs: list[ProfileSpec]
-  profile_SxRxMxD: np.ndarray
+  profile_SxZxMxD: np.ndarray
   per_seed: np.ndarray
   texts: dict[str, dict]
   losses: dict[str, np.ndarray]

@@ -122,15 +122,15 @@ class TrainLog(NamedTuple):
   """Per-step training curves, each [K] (K = config.steps; leading axes under vmap).
 
   Attributes:
-    loss_K: total self-supervised loss.
-    feat_loss_K, score_loss_K: its two terms (feature reconstruction, hidden-score MSE).
-    grad_norm_K: global gradient norm before clipping.
+    loss_I: total self-supervised loss.
+    feat_loss_I, score_loss_I: its two terms (feature reconstruction, hidden-score MSE).
+    grad_norm_I: global gradient norm before clipping.
   """
 
-  loss_K: jax.Array
-  feat_loss_K: jax.Array
-  score_loss_K: jax.Array
-  grad_norm_K: jax.Array
+  loss_I: jax.Array
+  feat_loss_I: jax.Array
+  score_loss_I: jax.Array
+  grad_norm_I: jax.Array
 
 
 def train_ssl(
@@ -182,10 +182,10 @@ def train_ssl(
     return (flat, opt_state, z_M), (loss, fl, sl, optax.tree.norm(g))
 
   n_m = type_counts[MODEL]
-  train_K1 = jnp.concatenate([jnp.ones(config.steps), jnp.zeros(1)])
+  train_I1 = jnp.concatenate([jnp.ones(config.steps), jnp.zeros(1)])
   carry0 = (flat0, tx.init(flat0), jnp.zeros((n_m, x_NxD.shape[-1]), jnp.float32))
   (flat, _, profile_MxD), curves = jax.lax.scan(
-    step, carry0, (jax.random.split(k_train, config.steps + 1), train_K1)
+    step, carry0, (jax.random.split(k_train, config.steps + 1), train_I1)
   )
   log = TrainLog(*(c[: config.steps] for c in curves))
   return unravel(flat), profile_MxD, log
@@ -251,7 +251,7 @@ def trainable_profiles(
     lr, weight_decay: optional traced overrides of ``config.lr`` / ``config.weight_decay``.
 
   Returns:
-    (profile_MxD, loss_K): L2-normalised model embeddings and the training loss of each step
+    (profile_MxD, loss_I): L2-normalised model embeddings and the training loss of each step
     (K = config.steps).
   """
   _, profile_MxD, log = train_ssl(
@@ -265,7 +265,7 @@ def trainable_profiles(
     lr=lr,
     weight_decay=weight_decay,
   )
-  return profile_MxD, log.loss_K
+  return profile_MxD, log.loss_I
 
 
 def _cells(struct, x_NxD, rel_mask, seeds_S, depth_S=None, *, depth=None, config, type_counts):
@@ -297,7 +297,7 @@ def grid_function(compiler_options: tuple[tuple[str, object], ...] = ()):
 
   Call signature: ``(struct, x_NxD, rel_mask, seeds_S, depth_S=None, *, depth=None, config,
   type_counts) -> (profile_SxMxD, TrainLog of [S, K] curves)``: S trainings in one vmap, cell s
-  with seed ``seeds_S[s]`` and the form ``rel_mask`` ([R], shared by the cells, or [S, R]).
+  with seed ``seeds_S[s]`` and the form ``rel_mask`` ([R], shared by the cells, or [S, Z]).
   The depth is either ``depth``, a static int shared by the cells (one compiled program per
   depth, each computing only its layers), or ``depth_S``, [S] traced depths (one program for
   every depth, but every cell computes all ``max_depth`` layers: the slower reference that
@@ -353,13 +353,13 @@ def trainable_cells(
   Args:
     graph: the union graph, or its ``graph_structure``.
     x_NxD: [N, D] node features.
-    rel_mask: [R] form of every cell, or [S, R] one per cell.
+    rel_mask: [R] form of every cell, or [S, Z] one per cell.
     depths_S: [S] int depths in 0..config.max_depth.
     seeds_S: [S] int seeds (seed ``s`` uses ``jax.random.key(s)``).
     config, type_counts, compiler_options, return_log: as for ``trainable_grid``.
 
   Returns:
-    (profile_SxMxD, loss_SxK), or (profile_SxMxD, TrainLog of [S, K] curves) with
+    (profile_SxMxD, loss_SxI), or (profile_SxMxD, TrainLog of [S, K] curves) with
     ``return_log``. Cell s equals ``trainable_profiles(..., depths_S[s], key(seeds_S[s]))``
     on its form.
   """
@@ -399,7 +399,7 @@ def trainable_cells(
   pos = {keys[s]: i for i, s in enumerate(ran)}
   where = np.array([pos[k] for k in keys])
   profile_SxMxD, log = jax.tree.map(lambda *v: jnp.concatenate(v)[where], *outs)
-  return profile_SxMxD, (log if return_log else log.loss_K)
+  return profile_SxMxD, (log if return_log else log.loss_I)
 
 
 def trainable_grid(
@@ -407,7 +407,7 @@ def trainable_grid(
   x_NxD,
   rel_mask_R,
   depths_S,
-  seeds_R,
+  seeds_Z,
   config: TrainableConfig = DEFAULT_CONFIG,
   type_counts: tuple[int, ...] = (),
   compiler_options: dict | None = None,
@@ -420,7 +420,7 @@ def trainable_grid(
   Args:
     graph, x_NxD, rel_mask_R: as for ``trainable_profiles``.
     depths_S: [S] int depths in 0..config.max_depth.
-    seeds_R: [R] int seeds (seed ``s`` uses ``jax.random.key(s)``).
+    seeds_Z: [R] int seeds (seed ``s`` uses ``jax.random.key(s)``).
     config: static hyperparameters.
     type_counts: ``GraphInfo.type_counts``.
     compiler_options: optional XLA options for the compile, e.g.
@@ -430,22 +430,22 @@ def trainable_grid(
       compiled programs either way).
 
   Returns:
-    (profile_SxRxMxD, loss_SxRxK), or (profile_SxRxMxD, TrainLog of [S, R, K] curves) with
-    ``return_log``. Cell [s, r] equals ``trainable_profiles(..., depths_S[s], key(seeds_R[r]))``.
+    (profile_SxZxMxD, loss_SxZxI), or (profile_SxZxMxD, TrainLog of [S, Z, I] curves) with
+    ``return_log``. Cell [s, r] equals ``trainable_profiles(..., depths_S[s], key(seeds_Z[r]))``.
   """
   depths_S = np.asarray(depths_S, np.int32).reshape(-1)
-  seeds_R = np.asarray(seeds_R, np.uint32).reshape(-1)
-  S, R = len(depths_S), len(seeds_R)
+  seeds_Z = np.asarray(seeds_Z, np.uint32).reshape(-1)
+  S, R = len(depths_S), len(seeds_Z)
   profile, log = trainable_cells(
     graph,
     x_NxD,
     np.asarray(rel_mask_R, np.float32).reshape(NUM_RELATIONS),
     np.repeat(depths_S, R),
-    np.tile(seeds_R, S),
+    np.tile(seeds_Z, S),
     config,
     type_counts,
     compiler_options,
     return_log=True,
   )
   profile, log = jax.tree.map(lambda v: v.reshape((S, R) + v.shape[1:]), (profile, log))
-  return profile, (log if return_log else log.loss_K)
+  return profile, (log if return_log else log.loss_I)

@@ -29,8 +29,8 @@ class RouterData(NamedTuple):
   Attributes:
     train_q_QxD: [Q, D] float32 embeddings of the training queries.
     pairs_Px3: [P, 3] int32 (local training query, better candidate, worse candidate).
-    pair_table_QxKx2: [Q, K, 2] int32 (better, worse) of each query's pairs, padded with 0.
-    pair_mask_QxK: [Q, K] bool, the slot holds a real pair.
+    pair_table_QxJx2: [Q, K, 2] int32 (better, worse) of each query's pairs, padded with 0.
+    pair_mask_QxJ: [Q, K] bool, the slot holds a real pair.
     labels_QxA: [Q, A] float32 outcome of each training query on each candidate; NaN unknown.
     trainable_A: [A] bool, False for held-out (new) models that training must never see.
     test_q_QxD: [Q_test, D] float32 embeddings of ``history.test_queries``.
@@ -44,8 +44,8 @@ class RouterData(NamedTuple):
 
   train_q_QxD: np.ndarray
   pairs_Px3: np.ndarray
-  pair_table_QxKx2: np.ndarray
-  pair_mask_QxK: np.ndarray
+  pair_table_QxJx2: np.ndarray
+  pair_mask_QxJ: np.ndarray
   labels_QxA: np.ndarray
   trainable_A: np.ndarray
   test_q_QxD: np.ndarray
@@ -78,7 +78,7 @@ class RouterData(NamedTuple):
 
   @property
   def max_pairs_per_query(self) -> int:
-    return int(self.pair_mask_QxK.shape[1])
+    return int(self.pair_mask_QxJ.shape[1])
 
   def mean_pairs_per_query(self) -> float:
     """Mean number of pairs per training query (0 if there are no pairs)."""
@@ -155,8 +155,8 @@ def make_router_data(history: History, query_emb_QxD: np.ndarray) -> RouterData:
   return RouterData(
     train_q_QxD=q_emb[train_ids],
     pairs_Px3=pairs_Px3,
-    pair_table_QxKx2=table,
-    pair_mask_QxK=mask,
+    pair_table_QxJx2=table,
+    pair_mask_QxJ=mask,
     labels_QxA=labels_QxA,
     trainable_A=trainable_A,
     test_q_QxD=q_emb[test_ids],

@@ -144,17 +144,17 @@ class BipartiteGAT(nn.Module):
   heads: int
 
   @nn.compact
-  def __call__(self, hq_NxF, hm_AxF, node_mask_N, model_mask_A, keep=None):
+  def __call__(self, hq_NxD, hm_AxD, node_mask_N, model_mask_A, keep=None):
     H, F = self.heads, self.hidden
     lin = nn.Dense(H * F, use_bias=False, precision=PRECISION)
-    att_src_HxF = self.param("att_src", nn.initializers.glorot_uniform(), (H, F))
-    att_dst_HxF = self.param("att_dst", nn.initializers.glorot_uniform(), (H, F))
-    bias_F = self.param("bias", nn.initializers.zeros, (F,))
+    att_src_HxD = self.param("att_src", nn.initializers.glorot_uniform(), (H, F))
+    att_dst_HxD = self.param("att_dst", nn.initializers.glorot_uniform(), (H, F))
+    bias_D = self.param("bias", nn.initializers.zeros, (F,))
     # One matmul for queries and models (shared weights), then split.
-    n = hq_NxF.shape[0]
-    z = lin(jnp.concatenate([hq_NxF, hm_AxF])).reshape(-1, H, F)
-    s = jnp.einsum("nhf,hf->nh", z, att_src_HxF, precision=PRECISION)
-    d = jnp.einsum("nhf,hf->nh", z, att_dst_HxF, precision=PRECISION)
+    n = hq_NxD.shape[0]
+    z = lin(jnp.concatenate([hq_NxD, hm_AxD])).reshape(-1, H, F)
+    s = jnp.einsum("nhf,hf->nh", z, att_src_HxD, precision=PRECISION)
+    d = jnp.einsum("nhf,hf->nh", z, att_dst_HxD, precision=PRECISION)
     zq, sq, dq = z[:n], s[:n], d[:n]
     zm, sm, dm = z[n:], s[n:], d[n:]
 
@@ -170,7 +170,7 @@ class BipartiteGAT(nn.Module):
         jnp.einsum("xyh,yhf->xhf", a[:, :-1], z_nb, precision=PRECISION)
         + a[:, -1][..., None] * z_self
       )
-      return out.mean(axis=1) + bias_F[None, :]
+      return out.mean(axis=1) + bias_D[None, :]
 
     keep_q, keep_m = (None, None) if keep is None else keep
     return (
@@ -212,8 +212,8 @@ class GraphRouter(nn.Module):
     # costs (N + A) x F x F instead of N x A x 2F x F.
     eq = nn.Dense(self.hidden, precision=PRECISION, name="edge_query")(hq)
     em = nn.Dense(self.hidden, use_bias=False, precision=PRECISION, name="edge_model")(hm)
-    h_NxAxF = nn.relu(eq[:, None, :] + em[None, :, :])
-    return nn.Dense(1, precision=PRECISION, name="edge_out")(h_NxAxF)[..., 0]
+    h_NxAxD = nn.relu(eq[:, None, :] + em[None, :, :])
+    return nn.Dense(1, precision=PRECISION, name="edge_out")(h_NxAxD)[..., 0]
 
 
 def init_bound(path, shape) -> float:

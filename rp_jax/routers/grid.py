@@ -1,8 +1,8 @@
 """Compiled entry points: train and score S profiles x R seeds of a router family in one call.
 
   data = make_router_data(history, query_emb_QxD)
-  res = train_grid("mlp", MLPConfig(), data, profile_SxMxD, seeds_R=[0, 1, 2, 3, 4])
-  res.choices_SxRxQ  # candidate positions chosen for data.test_q_QxD
+  res = train_grid("mlp", MLPConfig(), data, profile_SxMxD, seeds_Z=[0, 1, 2, 3, 4])
+  res.choices_SxZxQ  # candidate positions chosen for data.test_q_QxD
 
 ``train_grid`` runs ``jax.jit(jax.vmap(jax.vmap(cell, (None, 0, None)), (0, None, None)))``: the
 profile axis outside, the seed axis inside, hyperparameters shared and traced (a new learning
@@ -15,7 +15,7 @@ bound memory; ``sequential`` trains the cells one by one inside the compiled cal
 a CPU, where the memory-bound step does not gain from batching); ``shard`` splits the profile axis
 over all visible devices. Profiles may be given over the whole pool (``[S, M, D]``; the candidate
 rows are sliced here, once, outside the compiled function), over the candidates (``[S, A, D]``),
-or per seed (``[S, R, A, D]``, e.g. trainable profiles; then the seed axis is vmapped jointly).
+or per seed (``[S, Z, A, D]``, e.g. trainable profiles; then the seed axis is vmapped jointly).
 Training-free families (sim) are applied once per profile and broadcast over seeds.
 
 ``rp_jax.tracing.TRACES["router_grid"]`` (and ``"router_cell"``, ``"router_scores"``) count
@@ -45,25 +45,25 @@ class GridResult(NamedTuple):
   """Outputs of ``train_grid`` (numpy).
 
   Attributes:
-    choices_SxRxQ: [S, R, Q_test] int32 chosen candidate per test query.
-    train_loss_SxRxE: [S, R, E] mean training loss per epoch (E = 0 for training-free routers).
-    val_score_SxRxE: [S, R, E] the family's validation score per epoch (epoch selection); NaN
+    choices_SxZxQ: [S, Z, Q_test] int32 chosen candidate per test query.
+    train_loss_SxZxI: [S, Z, I] mean training loss per epoch (I = 0 for training-free routers).
+    val_score_SxZxI: [S, Z, I] the family's validation score per epoch (epoch selection); NaN
       without validation queries.
-    best_epoch_SxR: [S, R] epoch whose parameters were kept.
-    val_utility_SxR: [S, R] routing utility of the kept state on the validation queries
+    best_epoch_SxZ: [S, Z] epoch whose parameters were kept.
+    val_utility_SxZ: [S, Z] routing utility of the kept state on the validation queries
       (``validation.val_utility``; model selection across cells); NaN without validation queries.
-    state: the family's state (parameters, ...) with leading [S, R] axes, or None unless
+    state: the family's state (parameters, ...) with leading [S, Z] axes, or None unless
       requested.
-    scores: with ``return_scores``: ``test`` [S, R, Q_test, A] and ``val`` [S, R, V, A] scores
-      of the kept state (e.g. for calibration) and ``val_idx`` [S, R, V] (the validation
+    scores: with ``return_scores``: ``test`` [S, Z, Q_test, A] and ``val`` [S, Z, V, A] scores
+      of the kept state (e.g. for calibration) and ``val_idx`` [S, Z, V] (the validation
       queries, indices into the RouterData training queries), else None.
   """
 
-  choices_SxRxQ: np.ndarray
-  train_loss_SxRxE: np.ndarray
-  val_score_SxRxE: np.ndarray
-  best_epoch_SxR: np.ndarray
-  val_utility_SxR: np.ndarray
+  choices_SxZxQ: np.ndarray
+  train_loss_SxZxI: np.ndarray
+  val_score_SxZxI: np.ndarray
+  best_epoch_SxZ: np.ndarray
+  val_utility_SxZ: np.ndarray
   state: Any = None
   scores: Any = None
 
@@ -191,9 +191,9 @@ def _trained_grid(
   config,
   data,
   profile,
-  keys_R,
+  keys_Z,
   hparams_S,
-  splits_R,
+  splits_Z,
   *,
   per_seed,
   chunk_size,
@@ -203,9 +203,9 @@ def _trained_grid(
   report_progress=False,
   num_folds=1,
 ):
-  """Cells [S, R]: profiles (and hyperparameters) along S, seeds (keys, splits) along R.
+  """Cells [S, Z]: profiles (and hyperparameters) along S, seeds (keys, splits) along Z.
 
-  ``splits_R`` None: each cell draws its family's default split from its key.
+  ``splits_Z`` None: each cell draws its family's default split from its key.
   """
   tracing.count("router_grid")
   cell = make_cell(
@@ -222,14 +222,14 @@ def _trained_grid(
     # per-cell program of train_cell, without Python dispatch between cells.
     def seeds_of(xs):
       profile_xAxD, hp = xs
-      per = (profile_xAxD if per_seed else None, keys_R, splits_R)
+      per = (profile_xAxD if per_seed else None, keys_Z, splits_Z)
       return jax.lax.map(lambda z: cell(z[0] if per_seed else profile_xAxD, z[1], hp, z[2]), per)
 
     return jax.lax.map(seeds_of, (profile, hparams_S))
   over_seeds = jax.vmap(cell, (0 if per_seed else None, 0, None, 0))
 
   def one_profile(xs):
-    return over_seeds(xs[0], keys_R, xs[1], splits_R)
+    return over_seeds(xs[0], keys_Z, xs[1], splits_Z)
 
   if chunk_size:
     return jax.lax.map(one_profile, (profile, hparams_S), batch_size=chunk_size)
@@ -240,7 +240,7 @@ def _trained_grid(
   jax.jit, static_argnames=("router", "config", "per_seed", "num_seeds", "return_scores")
 )
 def _free_grid(
-  router, config, data, profile, hparams_S, splits_R, *, per_seed, num_seeds, return_scores=False
+  router, config, data, profile, hparams_S, splits_Z, *, per_seed, num_seeds, return_scores=False
 ):
   """A seed-free family (sim): scored once per profile, broadcast over seeds; validation utility
   per seed's split (NaN without splits)."""
@@ -252,7 +252,7 @@ def _free_grid(
   def one(p, hp):
     test_QxA = fam.score(config, state, p, test_q, hp)
     out = {"choices": jnp.argmax(test_QxA, axis=-1).astype(jnp.int32)}
-    if splits_R is None:
+    if splits_Z is None:
       out["val_utility"] = jnp.full((), jnp.nan, jnp.float32)
       return out, test_QxA, None
 
@@ -264,17 +264,17 @@ def _free_grid(
       val_VxA = fam.score(config, state, p, jnp.asarray(data.train_q_QxD)[val_idx], hp)
       return validation.val_utility(val_VxA, data, sp), val_VxA
 
-    out["val_utility"], val = jax.vmap(per_split)(*splits_R)
+    out["val_utility"], val = jax.vmap(per_split)(*splits_Z)
     return out, test_QxA, val
 
   def cells(p, hp):  # -> [R] outputs
     if per_seed:
       outs = [one(p[r], hp) for r in range(num_seeds)]
       out = jax.tree.map(lambda *x: jnp.stack(x), *[o[0] for o in outs])
-      if splits_R is not None:
+      if splits_Z is not None:
         out["val_utility"] = jnp.stack([o[0]["val_utility"][r] for r, o in enumerate(outs)])
       tests = jnp.stack([o[1] for o in outs])
-      vals = None if splits_R is None else jnp.stack([o[2][r] for r, o in enumerate(outs)])
+      vals = None if splits_Z is None else jnp.stack([o[2][r] for r, o in enumerate(outs)])
     else:
       out, test, val = one(p, hp)
       out = {
@@ -285,8 +285,8 @@ def _free_grid(
       vals = val
     if return_scores:
       out["scores"] = {"test": tests, "val": vals}
-      if splits_R is not None:
-        out["scores"]["val_idx"] = splits_R.val_idx.reshape(num_seeds, -1)
+      if splits_Z is not None:
+        out["scores"]["val_idx"] = splits_Z.val_idx.reshape(num_seeds, -1)
     return out
 
   return jax.vmap(cells)(profile, hparams_S)
@@ -305,9 +305,9 @@ def candidate_profiles(profile: np.ndarray, data: RouterData, model_axis: int) -
   )
 
 
-def seed_keys(seeds_R: Sequence[int]) -> jax.Array:
+def seed_keys(seeds_Z: Sequence[int]) -> jax.Array:
   """[R] PRNG keys ``jax.random.key(seed)``."""
-  return jax.vmap(jax.random.key)(jnp.asarray(np.asarray(seeds_R, np.uint32)))
+  return jax.vmap(jax.random.key)(jnp.asarray(np.asarray(seeds_Z, np.uint32)))
 
 
 def shard_profiles(profile: np.ndarray, hparams_S: dict) -> tuple[jax.Array, dict]:
@@ -349,14 +349,14 @@ def cell_hparams(router: str, hparams: Mapping | None, num_cells: int) -> dict[s
   return out
 
 
-def default_splits(router: str, config, data: RouterData, seeds_R) -> tr.QuerySplit | None:
+def default_splits(router: str, config, data: RouterData, seeds_Z) -> tr.QuerySplit | None:
   """The validation splits a family needs when the caller gives none: None for trained families
   (each cell draws its own from its key), stratified splits for split-dependent training-free
   families (kNN's memory is the training fold)."""
   fam = registry.family(router)
   if fam.trainable or fam.seed_free:
     return None
-  return validation.stratified_splits(data, config.val_fraction, seeds_R)
+  return validation.stratified_splits(data, config.val_fraction, seeds_Z)
 
 
 def train_grid(
@@ -364,7 +364,7 @@ def train_grid(
   config,
   data: RouterData,
   profile: np.ndarray,
-  seeds_R: Sequence[int],
+  seeds_Z: Sequence[int],
   hparams: Mapping | None = None,
   *,
   splits: tr.QuerySplit | None = None,
@@ -381,12 +381,12 @@ def train_grid(
     router: a registry name ("sim", "mlp", "graph", ...).
     config: the family's static config (None: defaults).
     data: RouterData of the setting.
-    profile: [S, M, D] over the pool, [S, A, D] over the candidates, or [S, R, A, D] per seed.
-    seeds_R: R integer seeds (initialisation, shuffling, dropout, the default split).
+    profile: [S, M, D] over the pool, [S, A, D] over the candidates, or [S, Z, A, D] per seed.
+    seeds_Z: R integer seeds (initialisation, shuffling, dropout, the default split).
     hparams: traced hyperparameters (defaults from the registry): scalars, or [S] arrays giving
       each profile row its own values (a hyperparameter grid is profiles x values along S).
-    splits: per-seed validation splits (``QuerySplit`` of [R, V] and [R, F] index arrays, e.g.
-      ``validation.stratified_splits``), or K folds per seed ([R, K, V], [R, K, F]:
+    splits: per-seed validation splits (``QuerySplit`` of [Z, V] and [Z, F] index arrays, e.g.
+      ``validation.stratified_splits``), or K folds per seed ([Z, Y, V], [Z, Y, F]:
       cross-validated cells, see ``make_cell``); None: each cell draws its family's default split.
     chunk_size: > 0 maps over the profile axis in chunks of this size (bounds memory).
     sequential: train the cells one after another inside the compiled call (no vmap). On a CPU
@@ -394,7 +394,7 @@ def train_grid(
       the working set (parameters and Adam moments, ~21 MB per MLPRouter cell) beyond the cache.
     shard: split the profile axis over all visible devices (ignored with chunking or
       ``sequential``).
-    return_state: also return the kept state (leading [S, R] axes).
+    return_state: also return the kept state (leading [S, Z] axes).
     return_scores: also return the test and validation scores of the kept state.
     report_progress: call ``rp_jax.progress.on_epoch`` after every epoch of every cell (see
       ``rp_jax.progress.tracking``).
@@ -406,19 +406,19 @@ def train_grid(
   config = resolve_config(router, config, data)
   profile = np.asarray(profile, np.float32)
   if profile.ndim not in (3, 4):
-    raise ValueError(f"profile: expected [S, M|A, D] or [S, R, A, D]; got shape {profile.shape}")
+    raise ValueError(f"profile: expected [S, M|A, D] or [S, Z, A, D]; got shape {profile.shape}")
   per_seed = profile.ndim == 4
-  num_seeds = len(seeds_R)
+  num_seeds = len(seeds_Z)
   if num_seeds < 1:
-    raise ValueError("seeds_R: expected at least one seed")
+    raise ValueError("seeds_Z: expected at least one seed")
   if per_seed and profile.shape[1] != num_seeds:
-    raise ValueError(f"per-seed profiles have {profile.shape[1]} seeds; got {num_seeds} seeds_R")
+    raise ValueError(f"per-seed profiles have {profile.shape[1]} seeds; got {num_seeds} seeds_Z")
   _check_space(router, data, profile.shape[-1])
   profile = candidate_profiles(profile, data, profile.ndim - 2)
   num_profiles = profile.shape[0]
   hp = cell_hparams(router, hparams, num_profiles)
   if splits is None:
-    splits = default_splits(router, config, data, seeds_R)
+    splits = default_splits(router, config, data, seeds_Z)
   num_folds = 1
   if splits is not None:
     splits = tr.QuerySplit(*(jnp.asarray(x, jnp.int32) for x in splits))
@@ -456,7 +456,7 @@ def train_grid(
     config,
     data,
     prof,
-    seed_keys(seeds_R),
+    seed_keys(seeds_Z),
     hp,
     splits,
     per_seed=per_seed,
@@ -469,11 +469,11 @@ def train_grid(
   )
   out = jax.tree.map(lambda x: distributed.to_numpy(x)[:num_profiles], out)
   return GridResult(
-    choices_SxRxQ=out["choices"],
-    train_loss_SxRxE=out["train_loss"],
-    val_score_SxRxE=out["val_score"],
-    best_epoch_SxR=out["best_epoch"],
-    val_utility_SxR=out["val_utility"],
+    choices_SxZxQ=out["choices"],
+    train_loss_SxZxI=out["train_loss"],
+    val_score_SxZxI=out["val_score"],
+    best_epoch_SxZ=out["best_epoch"],
+    val_utility_SxZ=out["val_utility"],
     state=out.get("state"),
     scores=out.get("scores"),
   )

@@ -111,15 +111,15 @@ def score(config: KNNConfig, state, profile_AxD, query_QxD, hparams) -> jax.Arra
   mem = state["memory_NxD"]
   k_max = min(config.max_k, mem.shape[0])
   sims_QxN = jnp.matmul(_unit(query_QxD), mem.T, precision=PRECISION)
-  top_QxK, idx_QxK = jax.lax.top_k(sims_QxN, k_max)
+  top_QxJ, idx_QxJ = jax.lax.top_k(sims_QxN, k_max)
   k = jnp.clip(jnp.round(hparams["k"]), 1, k_max)
   in_k = jnp.arange(k_max)[None, :] < k
-  z = jnp.where(in_k, (top_QxK - top_QxK[:, :1]) / hparams["temperature"], -jnp.inf)
-  w_QxK = jax.nn.softmax(z, axis=-1)
-  ev_QxKxA = state["evidence_NxA"][idx_QxK]
-  known_QxKxA = state["known_NxA"][idx_QxK]
-  num_QxA = jnp.einsum("qk,qka->qa", w_QxK, ev_QxKxA * known_QxKxA)
-  den_QxA = jnp.einsum("qk,qka->qa", w_QxK, known_QxKxA)
+  z = jnp.where(in_k, (top_QxJ - top_QxJ[:, :1]) / hparams["temperature"], -jnp.inf)
+  w_QxJ = jax.nn.softmax(z, axis=-1)
+  ev_QxJxA = state["evidence_NxA"][idx_QxJ]
+  known_QxJxA = state["known_NxA"][idx_QxJ]
+  num_QxA = jnp.einsum("qk,qka->qa", w_QxJ, ev_QxJxA * known_QxJxA)
+  den_QxA = jnp.einsum("qk,qka->qa", w_QxJ, known_QxJxA)
   lam = hparams["prior_weight"]
   p_A = prior(config, state, profile_AxD)
   return (num_QxA + lam * p_A[None, :]) / (den_QxA + lam + 1e-9)

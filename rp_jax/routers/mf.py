@@ -110,13 +110,13 @@ class MFRouter(nn.Module):
   @nn.compact
   def __call__(self, query_QxD, profile_AxD):
     dense = lambda n, name, bias=False: nn.Dense(n, use_bias=bias, precision=PRECISION, name=name)
-    u_QxK = dense(self.rank, "query")(query_QxD)
+    u_QxD = dense(self.rank, "query")(query_QxD)
     h_AxH = profile_AxD
     if self.hidden:
       h_AxH = jnp.tanh(dense(self.hidden, "profile_hidden", bias=True)(profile_AxD))
-    v_AxK = dense(self.rank, "profile")(h_AxH)
+    v_AxD = dense(self.rank, "profile")(h_AxH)
     b_A = dense(1, "profile_bias")(profile_AxD)[:, 0]
-    scores_QxA = jnp.matmul(u_QxK, v_AxK.T, precision=PRECISION) + b_A[None, :]
+    scores_QxA = jnp.matmul(u_QxD, v_AxD.T, precision=PRECISION) + b_A[None, :]
     difficulty_Q = dense(1, "difficulty", bias=True)(query_QxD)[:, 0]
     return scores_QxA, difficulty_Q
 
@@ -127,14 +127,14 @@ def init_bound(path, shape) -> float:
 
 
 def pairwise_and_pointwise_loss(
-  *, s_BxA, d_B, table_BxKx2, pair_mask_BxK, labels_BxA, label_mask_BxA, bce_weight
+  *, s_BxA, d_B, table_BxJx2, pair_mask_BxJ, labels_BxA, label_mask_BxA, bce_weight
 ):
   """(BT logistic loss over pairs + bce_weight x BCE over known outcomes, number of terms)."""
-  assert table_BxKx2.shape[:2] == pair_mask_BxK.shape and labels_BxA.shape == s_BxA.shape
-  better = jnp.take_along_axis(s_BxA, table_BxKx2[..., 0], axis=1)
-  worse = jnp.take_along_axis(s_BxA, table_BxKx2[..., 1], axis=1)
-  n_pairs = pair_mask_BxK.sum()
-  pair = jnp.where(pair_mask_BxK, jax.nn.softplus(worse - better), 0.0).sum()
+  assert table_BxJx2.shape[:2] == pair_mask_BxJ.shape and labels_BxA.shape == s_BxA.shape
+  better = jnp.take_along_axis(s_BxA, table_BxJx2[..., 0], axis=1)
+  worse = jnp.take_along_axis(s_BxA, table_BxJx2[..., 1], axis=1)
+  n_pairs = pair_mask_BxJ.sum()
+  pair = jnp.where(pair_mask_BxJ, jax.nn.softplus(worse - better), 0.0).sum()
   logit = s_BxA + d_B[:, None]
   y = jnp.where(label_mask_BxA, labels_BxA, 0.0)
   n_labels = label_mask_BxA.sum()
@@ -211,16 +211,16 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
     q = data.train_q_QxD[ids_B]
     s_BxA, d_B = forward(config, params, profile_AxD, profile_AxD, q)
     keep_A = tr.model_dropout_keep(key, data.trainable_A, hparams["model_dropout"])
-    table = data.pair_table_QxKx2[ids_B]
-    pair_mask = data.pair_mask_QxK[ids_B] & valid_B[:, None]
+    table = data.pair_table_QxJx2[ids_B]
+    pair_mask = data.pair_mask_QxJ[ids_B] & valid_B[:, None]
     pair_mask &= keep_A[table[..., 0]] & keep_A[table[..., 1]]
     labels = data.labels_QxA[ids_B]
     label_mask = jnp.isfinite(labels) & valid_B[:, None] & (data.trainable_A & keep_A)[None, :]
     fit, weight = pairwise_and_pointwise_loss(
       s_BxA=s_BxA,
       d_B=d_B,
-      table_BxKx2=table,
-      pair_mask_BxK=pair_mask,
+      table_BxJx2=table,
+      pair_mask_BxJ=pair_mask,
       labels_BxA=labels,
       label_mask_BxA=label_mask,
       bce_weight=hparams["bce_weight"],

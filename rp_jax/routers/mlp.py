@@ -125,7 +125,7 @@ def resolve(config: MLPConfig, data: RouterData) -> MLPConfig:
   changes = {}
   if config.queries_per_batch <= 0:
     changes["queries_per_batch"] = auto_queries_per_batch(config, data)
-  if config.skip_empty and bool(np.asarray(data.pair_mask_QxK).any(1).all()):
+  if config.skip_empty and bool(np.asarray(data.pair_mask_QxJ).any(1).all()):
     changes["skip_empty"] = False
   return dataclasses.replace(config, **changes) if changes else config
 
@@ -222,14 +222,14 @@ def make(config: MLPConfig, data: RouterData) -> RouterFns:
       del sp
       ids_B, valid_B = batch
       s_BxA = scores(params, data.train_q_QxD[ids_B], profile_AxD, key)
-      table_BxKx2 = data.pair_table_QxKx2[ids_B]
+      table_BxJx2 = data.pair_table_QxJx2[ids_B]
       keep_A = tr.model_dropout_keep(key, data.trainable_A, hparams["model_dropout"])
-      mask_BxK = data.pair_mask_QxK[ids_B] & valid_B[:, None]
-      mask_BxK &= keep_A[table_BxKx2[..., 0]] & keep_A[table_BxKx2[..., 1]]
+      mask_BxJ = data.pair_mask_QxJ[ids_B] & valid_B[:, None]
+      mask_BxJ &= keep_A[table_BxJx2[..., 0]] & keep_A[table_BxJx2[..., 1]]
       return margin_loss(
-        better=jnp.take_along_axis(s_BxA, table_BxKx2[..., 0], axis=1),
-        worse=jnp.take_along_axis(s_BxA, table_BxKx2[..., 1], axis=1),
-        mask=mask_BxK,
+        better=jnp.take_along_axis(s_BxA, table_BxJx2[..., 0], axis=1),
+        worse=jnp.take_along_axis(s_BxA, table_BxJx2[..., 1], axis=1),
+        mask=mask_BxJ,
         margin=hparams["margin"],
       )
 
@@ -262,8 +262,8 @@ def make(config: MLPConfig, data: RouterData) -> RouterFns:
     s_VxA = scores(params, data.train_q_QxD[ids], profile_AxD)
     if config.val_metric == "utility":
       return validation.val_utility(s_VxA, data, sp)
-    table = data.pair_table_QxKx2[ids]
-    mask = data.pair_mask_QxK[ids]
+    table = data.pair_table_QxJx2[ids]
+    mask = data.pair_mask_QxJ[ids]
     right = jnp.take_along_axis(s_VxA, table[..., 0], 1) > jnp.take_along_axis(
       s_VxA, table[..., 1], 1
     )

@@ -55,7 +55,7 @@ def stratified_split(task_Q: np.ndarray, val_fraction: float, seed: int) -> tr.Q
 
 
 def stratified_splits(data: RouterData, val_fraction: float, seeds) -> tr.QuerySplit:
-  """``stratified_split`` of the training queries for each seed, stacked: [R, V] and [R, F]."""
+  """``stratified_split`` of the training queries for each seed, stacked: [Z, V] and [Z, F]."""
   splits = [stratified_split(np.asarray(data.train_task_Q), val_fraction, int(s)) for s in seeds]
   return tr.QuerySplit(*(np.stack(x) for x in zip(*splits, strict=True)))
 
@@ -90,8 +90,8 @@ def val_utility(scores_VxA: jax.Array, data: RouterData, split: tr.QuerySplit) -
 
 def pair_accuracy(scores_VxA: jax.Array, data: RouterData, split: tr.QuerySplit) -> jax.Array:
   """Scalar share of the validation queries' pairs whose better model scores strictly higher."""
-  table = jnp.asarray(data.pair_table_QxKx2)[split.val_idx]
-  mask = jnp.asarray(data.pair_mask_QxK)[split.val_idx]
+  table = jnp.asarray(data.pair_table_QxJx2)[split.val_idx]
+  mask = jnp.asarray(data.pair_mask_QxJ)[split.val_idx]
   better = jnp.take_along_axis(scores_VxA, table[..., 0], 1)
   worse = jnp.take_along_axis(scores_VxA, table[..., 1], 1)
   n = mask.sum()
@@ -124,7 +124,7 @@ def stratified_kfold(task_Q: np.ndarray, num_folds: int, seed: int) -> tr.QueryS
 
 
 def validation_splits(data: RouterData, val_fraction: float, num_folds: int, seeds):
-  """Per seed: one stratified split ([R, V], [R, F]) or K stratified folds ([R, K, V], ...)."""
+  """Per seed: one stratified split ([Z, V], [Z, F]) or Y stratified folds ([Z, Y, V], ...)."""
   if num_folds <= 1:
     return stratified_splits(data, val_fraction, seeds)
   task = np.asarray(data.train_task_Q)

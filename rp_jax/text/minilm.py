@@ -138,24 +138,24 @@ class BertLayer(nn.Module):
       # the [B, L, H, K] layout measured about 2x slower).
       return _Dense(d, name=name)(x_BxLxD).reshape(b, length, h, k).transpose(0, 2, 1, 3)
 
-    q_BxHxLxK, k_BxHxLxK, v_BxHxLxK = heads("query"), heads("key"), heads("value")
+    q_BxHxLxD, k_BxHxLxD, v_BxHxLxD = heads("query"), heads("key"), heads("value")
     logits_BxHxLxL = jnp.matmul(
-      q_BxHxLxK, k_BxHxLxK.transpose(0, 1, 3, 2), precision=_PRECISION
+      q_BxHxLxD, k_BxHxLxD.transpose(0, 1, 3, 2), precision=_PRECISION
     ) / np.float32(np.sqrt(k))
     # Padding keys get a huge negative logit (as BERT's additive mask does); a row with no
     # real token at all (batch filler) then attends uniformly instead of producing NaN.
     logits_BxHxLxL = jnp.where(mask_BxL[:, None, None, :], logits_BxHxLxL, -1e30)
     attn_BxHxLxL = jax.nn.softmax(logits_BxHxLxL, axis=-1)
-    ctx_BxHxLxK = jnp.matmul(attn_BxHxLxL, v_BxHxLxK, precision=_PRECISION)
-    ctx_BxLxD = ctx_BxHxLxK.transpose(0, 2, 1, 3).reshape(b, length, d)
+    ctx_BxHxLxD = jnp.matmul(attn_BxHxLxL, v_BxHxLxD, precision=_PRECISION)
+    ctx_BxLxD = ctx_BxHxLxD.transpose(0, 2, 1, 3).reshape(b, length, d)
     x_BxLxD = nn.LayerNorm(epsilon=c.layer_norm_eps, name="attention_ln")(
       x_BxLxD + _Dense(d, name="attention_output")(ctx_BxLxD)
     )
-    mlp_BxLxI = nn.gelu(
+    mlp_BxLxD = nn.gelu(
       _Dense(c.intermediate_size, name="intermediate")(x_BxLxD), approximate=False
     )
     return nn.LayerNorm(epsilon=c.layer_norm_eps, name="output_ln")(
-      x_BxLxD + _Dense(d, name="output")(mlp_BxLxI)
+      x_BxLxD + _Dense(d, name="output")(mlp_BxLxD)
     )
 
 

@@ -119,12 +119,12 @@ def _dropout(alpha, keep, p_keep, train):
   return jnp.where(train > 0, jnp.where(keep, alpha / p_keep, 0.0), alpha)
 
 
-def _dense_attention(p_NxHxC, att_Rx4xHxC, score_w_Rx2xH, struct, obs_MxT, rel_mask_R, drop, *, tc):
+def _dense_attention(p_NxHxD, att_Rx4xHxD, score_w_Rx2xH, struct, obs_MxT, rel_mask_R, drop, *, tc):
   """Per-relation attention and messages on the grouped dense blocks.
 
   Args:
-    p_NxHxC: [N, H, C] projected node states.
-    att_Rx4xHxC, score_w_Rx2xH: the layer's attention and score-feature parameters.
+    p_NxHxD: [N, H, C] projected node states.
+    att_Rx4xHxD, score_w_Rx2xH: the layer's attention and score-feature parameters.
     struct: the graph's Structure (dense blocks).
     obs_MxT: [M, T] 1 where a model-task score is visible.
     rel_mask_R: [R] 0/1 relation mask.
@@ -134,11 +134,11 @@ def _dense_attention(p_NxHxC, att_Rx4xHxC, score_w_Rx2xH, struct, obs_MxT, rel_m
   Returns:
     [R] list of [n_T, H * C] ReLU'd aggregated messages into each relation's destination type.
   """
-  _, H, C = p_NxHxC.shape
+  _, H, C = p_NxHxD.shape
   R = NUM_RELATIONS
   off = offsets(tc)
   sl = lambda t: slice(off[t], off[t + 1])
-  a_src, a_dst, c_RxHxC, d_RxHxC = (att_Rx4xHxC[:, i] for i in range(4))
+  a_src, a_dst, c_RxHxD, d_RxHxD = (att_Rx4xHxD[:, i] for i in range(4))
   w_RxH, u_RxH = score_w_Rx2xH[:, 0], score_w_Rx2xH[:, 1]
   groups = relation_groups(tc)
   sizes = [len(g.rels) * H * g.n_dst * g.n_src for g in groups]
@@ -146,8 +146,8 @@ def _dense_attention(p_NxHxC, att_Rx4xHxC, score_w_Rx2xH, struct, obs_MxT, rel_m
     drop_seed, rate, train = drop
     keep_all, p_keep = ops.hash_dropout_keep(drop_seed, sum(sizes), rate)
   # Attention terms of every node under every relation at once (N x R x H, small).
-  el_s_RxHxN = jnp.einsum("nhc,rhc->rhn", p_NxHxC, a_src)
-  el_d_RxHxN = jnp.einsum("nhc,rhc->rhn", p_NxHxC, a_dst)
+  el_s_RxHxN = jnp.einsum("nhc,rhc->rhn", p_NxHxD, a_src)
+  el_d_RxHxN = jnp.einsum("nhc,rhc->rhn", p_NxHxD, a_dst)
   outs: list[jax.Array] = [None] * R
   start = 0
   for gi, g in enumerate(groups):
@@ -177,30 +177,30 @@ def _dense_attention(p_NxHxC, att_Rx4xHxC, score_w_Rx2xH, struct, obs_MxT, rel_m
       alpha = _dropout(alpha, keep, p_keep, train)
     start += sizes[gi]
     if g.shared_src:
-      ps = _pad_to(p_NxHxC[sl(src[0])], (g.n_src, H, C))
+      ps = _pad_to(p_NxHxD[sl(src[0])], (g.n_src, H, C))
       out = jnp.einsum("ghts,shc->gthc", alpha, ps)
     else:
-      ps = jnp.stack([_pad_to(p_NxHxC[sl(t)], (g.n_src, H, C)) for t in src])
+      ps = jnp.stack([_pad_to(p_NxHxD[sl(t)], (g.n_src, H, C)) for t in src])
       out = jnp.einsum("ghts,gshc->gthc", alpha, ps)
     if g.scored:
-      out = out + jnp.einsum("ghts,gts->gth", alpha, s)[..., None] * c_RxHxC[rels][:, None]
-      out = out + jnp.einsum("ghts,gts->gth", alpha, o)[..., None] * d_RxHxC[rels][:, None]
+      out = out + jnp.einsum("ghts,gts->gth", alpha, s)[..., None] * c_RxHxD[rels][:, None]
+      out = out + jnp.einsum("ghts,gts->gth", alpha, o)[..., None] * d_RxHxD[rels][:, None]
     out = nn.relu(out).reshape(len(g.rels), g.n_dst, H * C)
     for i, r in enumerate(g.rels):
       outs[r] = out[i, : tc[int(REL_DST[r])]]
   return outs
 
 
-def _edge_attention(p_NxHxC, att_Rx4xHxC, score_w_Rx2xH, struct, obs_MxT, rel_mask_R, drop, *, tc):
+def _edge_attention(p_NxHxD, att_Rx4xHxD, score_w_Rx2xH, struct, obs_MxT, rel_mask_R, drop, *, tc):
   """The edge-list reference of ``_dense_attention`` (same arguments and result)."""
-  n, H, C = p_NxHxC.shape
+  n, H, C = p_NxHxD.shape
   R = NUM_RELATIONS
   off = offsets(tc)
-  a_src, a_dst, c_RxHxC, d_RxHxC = (att_Rx4xHxC[:, i] for i in range(4))
+  a_src, a_dst, c_RxHxD, d_RxHxD = (att_Rx4xHxD[:, i] for i in range(4))
   w_RxH, u_RxH = score_w_Rx2xH[:, 0], score_w_Rx2xH[:, 1]
   snd, rcv, rel = struct.senders_E, struct.receivers_E, struct.relation_E
-  el_s_RxNxH = jnp.einsum("nhc,rhc->rnh", p_NxHxC, a_src)
-  el_d_RxNxH = jnp.einsum("nhc,rhc->rnh", p_NxHxC, a_dst)
+  el_s_RxNxH = jnp.einsum("nhc,rhc->rnh", p_NxHxD, a_src)
+  el_d_RxNxH = jnp.einsum("nhc,rhc->rnh", p_NxHxD, a_dst)
   logit_ExH = nn.leaky_relu(el_d_RxNxH[rel, rcv] + el_s_RxNxH[rel, snd], 0.2)
   if obs_MxT.size:
     o_E = struct.scored_E * obs_MxT.reshape(-1)[struct.pair_E]
@@ -214,10 +214,10 @@ def _edge_attention(p_NxHxC, att_Rx4xHxC, score_w_Rx2xH, struct, obs_MxT, rel_ma
     drop_seed, rate, train = drop
     keep, p_keep = ops.hash_dropout_keep(drop_seed, alpha_ExH.size, rate)
     alpha_ExH = _dropout(alpha_ExH, keep.reshape(alpha_ExH.shape), p_keep, train)
-  msg_ExHxC = p_NxHxC[snd] + s_E[:, None, None] * c_RxHxC[rel] + o_E[:, None, None] * d_RxHxC[rel]
-  agg = jax.ops.segment_sum(alpha_ExH[:, :, None] * msg_ExHxC, seg_E, num_segments=R * n)
-  agg_RxNxF = nn.relu(agg).reshape(R, n, H * C)
-  return [agg_RxNxF[r, off[int(REL_DST[r])] : off[int(REL_DST[r]) + 1]] for r in range(R)]
+  msg_ExHxD = p_NxHxD[snd] + s_E[:, None, None] * c_RxHxD[rel] + o_E[:, None, None] * d_RxHxD[rel]
+  agg = jax.ops.segment_sum(alpha_ExH[:, :, None] * msg_ExHxD, seg_E, num_segments=R * n)
+  agg_RxNxD = nn.relu(agg).reshape(R, n, H * C)
+  return [agg_RxNxD[r, off[int(REL_DST[r])] : off[int(REL_DST[r]) + 1]] for r in range(R)]
 
 
 class HANLayer(nn.Module):
@@ -229,7 +229,7 @@ class HANLayer(nn.Module):
   @nn.compact
   def __call__(
     self,
-    h_NxF: jax.Array,
+    h_NxD: jax.Array,
     struct: Structure,
     obs_MxT: jax.Array,
     rel_mask_R: jax.Array,
@@ -239,7 +239,7 @@ class HANLayer(nn.Module):
     """Applies the layer.
 
     Args:
-      h_NxF: [N, hidden] node states.
+      h_NxD: [N, hidden] node states.
       struct: the graph's Structure.
       obs_MxT: [M, T] 1 where a model-task score is visible.
       rel_mask_R: [R] 0/1 relation mask.
@@ -252,26 +252,26 @@ class HANLayer(nn.Module):
     cfg, tc = self.config, self.type_counts
     H, C, R = cfg.heads, cfg.channels, NUM_RELATIONS
     off = offsets(tc)
-    p_NxHxC = TypedDense(H * C, tc, name="proj")(h_NxF).reshape(off[-1], H, C)
+    p_NxHxD = TypedDense(H * C, tc, name="proj")(h_NxD).reshape(off[-1], H, C)
     # Per relation: attention vectors (source, destination) and the score features' message
     # embeddings (score value, score visible); logit weights of the score features.
-    att_Rx4xHxC = self.param("att", _per_channel, (R, 4, H, C))
+    att_Rx4xHxD = self.param("att", _per_channel, (R, 4, H, C))
     score_w_Rx2xH = self.param("score_w", nn.initializers.normal(0.1), (R, 2, H))
     drop = (drop_seed, cfg.attn_dropout, train) if cfg.attn_dropout > 0.0 else None
     attend = _dense_attention if cfg.attention == "dense" else _edge_attention
-    outs = attend(p_NxHxC, att_Rx4xHxC, score_w_Rx2xH, struct, obs_MxT, rel_mask_R, drop, tc=tc)
+    outs = attend(p_NxHxD, att_Rx4xHxD, score_w_Rx2xH, struct, obs_MxT, rel_mask_R, drop, tc=tc)
     k_lin = nn.Dense(cfg.semantic_dim, kernel_init=_fan_in, name="semantic_k")
     q = self.param("semantic_q", _per_channel, (cfg.semantic_dim,))
-    return _semantic_attention(outs, p_NxHxC, k_lin, q, rel_mask_R, tc=tc)
+    return _semantic_attention(outs, p_NxHxD, k_lin, q, rel_mask_R, tc=tc)
 
 
-def _semantic_attention(outs, p_NxHxC, k_lin, q_S, rel_mask_R, *, tc):
+def _semantic_attention(outs, p_NxHxD, k_lin, q_S, rel_mask_R, *, tc):
   """Mixes the relations into each node type: score_r = q . mean_j tanh(W out_r[j] + b).
 
   ``k_lin`` and ``q_S`` are shared by the node types; all relations go through one matmul. A
-  type without an active incoming relation keeps its projection ``p_NxHxC``.
+  type without an active incoming relation keeps its projection ``p_NxHxD``.
   """
-  _, H, C = p_NxHxC.shape
+  _, H, C = p_NxHxD.shape
   off = offsets(tc)
   n_dst = [tc[int(REL_DST[r])] for r in range(NUM_RELATIONS)]
   mean_RxB = np.zeros((NUM_RELATIONS, sum(n_dst)), np.float32)
@@ -284,7 +284,7 @@ def _semantic_attention(outs, p_NxHxC, k_lin, q_S, rel_mask_R, *, tc):
   beta_5xR = jnp.where(on_5xR, jax.nn.softmax(logits_5xR, axis=-1), 0.0)
   new = []
   for t in range(NUM_NODE_TYPES):
-    proj_t = p_NxHxC[off[t] : off[t + 1]].reshape(tc[t], H * C)
+    proj_t = p_NxHxD[off[t] : off[t + 1]].reshape(tc[t], H * C)
     rels = np.flatnonzero(into_5xR[t])
     if len(rels) == 0 or tc[t] == 0:
       new.append(proj_t)
