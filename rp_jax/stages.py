@@ -201,14 +201,15 @@ def router_grid(
   num_h = len(combos)
   prof = np.repeat(np.asarray(profile_SxZxAxD, np.float32), num_h, axis=0)
   hp = {k: np.tile([c[k] for c in combos], len(profile_SxZxAxD)) for k in hp_values}
-  splits = None
+  splits, folds = None, 1
   if config.val_split == "stratified":
     folds = cfg_lib.router_folds(config, router)
     splits = validation.validation_splits(data, float(config.val_fraction), folds, seeds)
   every = float(config.progress_every_s)
   report = every > 0 and registry.family(router).trainable
   epochs = int(getattr(static, "epochs", 1))
-  with progress.tracking(f"{router}", len(prof) * len(seeds) * epochs, log, every):
+  total = len(prof) * len(seeds) * folds * epochs  # cell-epochs: every fold model's epochs
+  with progress.tracking(f"{router}", total, log, every):
     res = grid.train_grid(
       router,
       static,
