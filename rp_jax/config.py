@@ -190,8 +190,10 @@ def router_section(router: str) -> ml_collections.ConfigDict:
   fam = registry.family(router)
   hp = {k: (float(v),) for k, v in fam.hparams.items()}
   # val_folds: this router's cross-validation folds; 0 = the global config.val_folds (K-fold
-  # multiplies training by K: cheap families can afford it where others cannot).
-  return dataclass_section(fam.config_cls, skip=_SHARED_FIELDS, extra={**hp, "val_folds": 0})
+  # multiplies training by K: cheap families can afford it where others cannot). grid: this
+  # router's grid mode; "" = the global config.grid (small models gain from vmap on a CPU too).
+  extra = {**hp, "val_folds": 0, "grid": ""}
+  return dataclass_section(fam.config_cls, skip=_SHARED_FIELDS, extra=extra)
 
 
 def _build(cls, section, where: str, **shared):
@@ -229,6 +231,11 @@ def router_settings(c: ml_collections.ConfigDict, router: str) -> tuple[object, 
 def router_folds(c: ml_collections.ConfigDict, router: str) -> int:
   """The cross-validation folds of a router: ``c.<router>.val_folds``, else ``c.val_folds``."""
   return int(c[router].val_folds) or int(c.val_folds)
+
+
+def router_grid_mode(c: ml_collections.ConfigDict, router: str) -> str:
+  """The grid mode of a router: ``c.<router>.grid``, else ``c.grid``."""
+  return str(c[router].grid) or str(c.grid)
 
 
 def hparam_grid(values: dict[str, tuple]) -> list[dict[str, float]]:
@@ -356,8 +363,13 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     )
   if c.summarizer not in ("template", "openai"):
     raise ValueError(f"unknown summarizer {c.summarizer!r}; expected 'template' or 'openai'")
-  if c.grid not in ("vmap", "sequential", "auto"):
-    raise ValueError(f"unknown grid mode {c.grid!r}; expected 'vmap', 'sequential' or 'auto'")
+  for r in ("", *ROUTERS):
+    mode = router_grid_mode(c, r) if r else c.grid
+    if mode not in ("vmap", "sequential", "auto"):
+      where = f"config.{r}.grid" if r else "config.grid"
+      raise ValueError(
+        f"{where}: unknown grid mode {mode!r}; expected 'vmap', 'sequential' or 'auto'"
+      )
   if c.seeds < 1:
     raise ValueError(f"seeds must be >= 1; got {c.seeds}")
   for p in (*c.profiles, *c.profiles_newllm, *c.profiles_lomo):

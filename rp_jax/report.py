@@ -188,7 +188,9 @@ def _quality(quality: pd.DataFrame | None, lomo: pd.DataFrame | None) -> list[st
     "validation utility over seeds (validation queries carved from the training queries; the "
     "test rows chose nothing), then its test avg performance (mean over seeds, 95% paired "
     "bootstrap CI) and its paired difference with the per-task lookup (task_best_pairs); p = "
-    "P(no improvement) over bootstrap resamples. A CI that covers the lookup's value is a tie.",
+    "P(no improvement) over bootstrap resamples. A CI that covers the lookup's value is a tie. "
+    "'best': the family with the best validation utility among those validated with the "
+    "config's folds.",
     "",
     "| setting | router | inputs | choice | val utility | avg perf (95% CI) | vs lookup (p) "
     "| new-model recall |",

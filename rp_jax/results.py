@@ -391,13 +391,19 @@ def _versus_lookup(rows_xQ: np.ndarray, look_xQ: np.ndarray, num_resamples: int,
 
 
 def quality_table(
-  stats: pd.DataFrame, results: dict[str, SettingResult], num_resamples: int, seed: int
+  stats: pd.DataFrame,
+  results: dict[str, SettingResult],
+  num_resamples: int,
+  seed: int,
+  eligible: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
   """``quality.csv``: per (setting, router, inputs) the validation-selected cell, its test avg
   performance (mean over seeds) with a 95% paired bootstrap CI, and its paired comparison with
   the per-task lookup (``task_best_pairs``): mean difference and the one-sided bootstrap p-value
   P(no improvement). A row ``router = "best"`` per (setting, inputs) holds the family whose
-  selected cell has the best validation utility (the answer to "which router"). Leave-one-out
+  selected cell has the best validation utility (the answer to "which router") among the
+  ``eligible`` families (those validated the same way, e.g. with the same folds: utilities
+  measured on other validation queries do not compare; default all). Leave-one-out
   folds (settings ``lomo:<model>``) are aggregated into one ``lomo`` row per (router, inputs):
   the selection is made per fold, and the statistics pool the folds' test rows (each fold against
   its own lookup)."""
@@ -405,6 +411,8 @@ def quality_table(
   if sel.empty:
     return pd.DataFrame(columns=list(QUALITY_COLUMNS))
   key = sel["val_utility"].fillna(-np.inf)
+  if eligible is not None:
+    key = key.where(sel["router"].isin(eligible), -np.inf)
   group = [sel[c] for c in ("setting", "inputs")]
   top = (key == key.groupby(group, sort=False).transform("max")) & (
     (key == key.groupby(group, sort=False).transform("max")).groupby(group).cumsum() == 1

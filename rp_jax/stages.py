@@ -220,7 +220,7 @@ def router_grid(
       splits=splits,
       chunk_size=int(config.chunk_size),
       shard=bool(config.shard),
-      sequential=grid_is_sequential(str(config.grid)),
+      sequential=grid_is_sequential(cfg_lib.router_grid_mode(config, router)),
       return_scores=return_scores,
       report_progress=report,
     )

@@ -46,6 +46,7 @@ from rp_jax.config import (
   hparam_grid,
   hparams_text,
   profile_specs,
+  router_folds,
   router_settings,
   setting_routers,
   validate_config,
@@ -213,7 +214,8 @@ def run(
   stats = results.cell_stats(frame, by_setting, routers, nb, bseed)
   bstats = results.baseline_stats(frame, by_setting, routers, nb, bseed)
   evidence = results.claims(stats, by_setting, routers, nb, bseed + 1)
-  quality = results.quality_table(stats, by_setting, nb, bseed + 2)
+  same_folds = tuple(r for r in routers if router_folds(config, r) == int(config.val_folds))
+  quality = results.quality_table(stats, by_setting, nb, bseed + 2, eligible=same_folds)
   lomo = results.lomo_table(stats, frame, by_setting)
   if not quality.empty:
     io.write_csv(workdir / "quality.csv", quality)

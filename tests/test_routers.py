@@ -423,7 +423,7 @@ def test_router_settings_from_the_config_schema():
   # Every static field is a config key (val_fraction is shared by all routers).
   for r in registry.ROUTERS:
     fields = set(registry.family(r).config_cls.__dataclass_fields__) - {"val_fraction"}
-    assert fields | set(registry.family(r).hparams) | {"val_folds"} == set(c[r])
+    assert fields | set(registry.family(r).hparams) | {"val_folds", "grid"} == set(c[r])
   with c.unlocked():
     c.mlp.clip_norm = 0.5
     c.graph.layers = 3

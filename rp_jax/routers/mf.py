@@ -57,7 +57,11 @@ class MFConfig:
 
   Attributes:
     form: "bilinear" (kernel form, convex) or "factorised" (see the module docstring).
-    epochs: passes over the training queries (with full batches: optimiser steps).
+    epochs: validation checkpoints: after every ``passes_per_epoch`` passes over the training
+      queries the validation score is taken and the best checkpoint kept.
+    passes_per_epoch: passes over the training queries between checkpoints (with full batches,
+      optimiser steps): 100 steps = 10 epochs x 10 passes. The bilinear form is convex: on the
+      public data 100 and 250 steps select and route alike (README).
     queries_per_batch: whole training queries per batch; 0 = all of the fold in one batch.
     rank: dimension of the factorisation ("factorised").
     hidden: "factorised": 0 = g is linear in the profile; > 0 = a tanh hidden layer.
@@ -71,7 +75,8 @@ class MFConfig:
   """
 
   form: str = "bilinear"
-  epochs: int = 250
+  epochs: int = 10
+  passes_per_epoch: int = 10
   queries_per_batch: int = 0
   rank: int = 32
   hidden: int = 0
@@ -86,8 +91,10 @@ class MFConfig:
   def __post_init__(self):
     if self.form not in FORMS:
       raise ValueError(f"unknown MF form {self.form!r}; expected one of {FORMS}")
-    if self.epochs < 1 or self.rank < 1 or self.hidden < 0 or self.queries_per_batch < 0:
-      raise ValueError("MFConfig: epochs and rank must be >= 1; hidden, queries_per_batch >= 0")
+    if min(self.epochs, self.passes_per_epoch, self.rank) < 1:
+      raise ValueError("MFConfig: epochs, passes_per_epoch and rank must be >= 1")
+    if self.hidden < 0 or self.queries_per_batch < 0:
+      raise ValueError("MFConfig: hidden and queries_per_batch must be >= 0")
     if self.val_metric not in ("utility", "pairs"):
       raise ValueError(f"unknown val_metric {self.val_metric!r}; expected 'utility' or 'pairs'")
 
@@ -188,7 +195,8 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
   n_val = tr.num_val_queries(data.num_train, config.val_fraction)
   n_fit = data.num_train - n_val
   per_batch = config.queries_per_batch or n_fit
-  num_batches = tr.ceil_div(n_fit, per_batch)
+  per_pass = tr.ceil_div(n_fit, per_batch)
+  num_batches = per_pass * config.passes_per_epoch
   num_a, dim = data.num_candidates, data.dim
   data = jax.tree.map(jnp.asarray, data)
 
@@ -203,7 +211,9 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
     return tr.query_split(key, data.num_train, n_val)
 
   def batches(key, sp):
-    return tr.shuffled_batches(key, sp.train_idx, per_batch, num_batches)
+    keys = jax.random.split(key, config.passes_per_epoch)
+    ids, valid = jax.vmap(lambda k: tr.shuffled_batches(k, sp.train_idx, per_batch, per_pass))(keys)
+    return ids.reshape(num_batches, per_batch), valid.reshape(num_batches, per_batch)
 
   def loss(params, profile_AxD, batch, key, hparams, sp):
     del sp
