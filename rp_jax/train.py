@@ -65,6 +65,10 @@ class TrainConfig:
       conditional (a select under vmap, which costs a copy of the parameters and moments per step
       on CPU). False when the router knows that no batch can be empty.
     report_progress: call ``rp_jax.progress.on_epoch`` (a host callback) after every epoch.
+    val_every: validate (and consider the epoch for selection) after every ``val_every``-th
+      epoch and the last; the others record a NaN validation score. Validation can cost as much
+      as the epoch's training (the Graph router's full-graph forward); a conditional skips it
+      when cells run one after another (under vmap both branches run).
   """
 
   epochs: int
@@ -73,6 +77,7 @@ class TrainConfig:
   cosine_alpha: float = 0.1
   skip_empty: bool = True
   report_progress: bool = False
+  val_every: int = 1
 
   def __post_init__(self):
     if self.epochs < 1 or self.num_batches < 1:
@@ -83,17 +88,20 @@ class TrainConfig:
       raise ValueError(f"TrainConfig.cosine_alpha must lie in [0, 1]; got {self.cosine_alpha}")
     if self.clip_norm < 0:
       raise ValueError(f"TrainConfig.clip_norm must be >= 0; got {self.clip_norm}")
+    if self.val_every < 1:
+      raise ValueError(f"TrainConfig.val_every must be >= 1; got {self.val_every}")
 
   @classmethod
   def for_router(cls, router_config, num_batches: int) -> TrainConfig:
     """The loop settings a router config carries (``epochs``, ``clip_norm``, ``cosine_alpha``,
-    ``skip_empty``), with the router's number of batches per epoch."""
+    ``skip_empty``, ``val_every`` if it has one), with the router's batches per epoch."""
     return cls(
       epochs=router_config.epochs,
       num_batches=num_batches,
       clip_norm=router_config.clip_norm,
       cosine_alpha=router_config.cosine_alpha,
       skip_empty=router_config.skip_empty,
+      val_every=getattr(router_config, "val_every", 1),
     )
 
   @property
@@ -281,7 +289,15 @@ def make_train(pieces: Pieces, config: TrainConfig) -> Callable:
       batches, drop_keys, e = xs
       (params, opt_state), (lw, w) = jax.lax.scan(step, (params, opt_state), (batches, drop_keys))
       train_loss = lw.sum() / jnp.maximum(w.sum(), 1.0)
-      score = pieces.validate(params, profile_AxD, split, hparams)
+      if config.val_every == 1:
+        score = pieces.validate(params, profile_AxD, split, hparams)
+      else:
+        due = ((e + 1) % config.val_every == 0) | (e == config.epochs - 1)
+        score = jax.lax.cond(
+          due,
+          lambda: jnp.asarray(pieces.validate(params, profile_AxD, split, hparams), jnp.float32),
+          lambda: jnp.float32(jnp.nan),
+        )
       cmp = jnp.where(jnp.isnan(score), -jnp.inf, score)
       # Strictly better wins (ties keep the earlier epoch). Without any validation score yet
       # (no validation queries, or none with a pair / label) the latest epoch is kept.

@@ -189,3 +189,17 @@ def test_gradient_step_modes():
   np.testing.assert_allclose(
     np.asarray(pf), np.asarray(jax.flatten_util.ravel_pytree(p1)[0]), rtol=1e-6
   )
+
+
+def test_validation_every_k_epochs(toy):
+  pieces, train = toy
+  _, nb = toy_pieces()
+  cfg = tr.TrainConfig(epochs=15, num_batches=nb, clip_norm=1.0, cosine_alpha=1.0, val_every=4)
+  _, m = jax.jit(tr.make_train(pieces, cfg))(jnp.zeros((2, 2)), jax.random.key(0), HP)
+  _, full = train(jnp.zeros((2, 2)), jax.random.key(0), HP)
+  due = np.array([(e + 1) % 4 == 0 or e == 14 for e in range(15)])
+  v = np.asarray(m["val_score"])
+  assert np.isnan(v[~due]).all()
+  # The validated epochs score as in the every-epoch run; the kept one is their best.
+  np.testing.assert_allclose(v[due], np.asarray(full["val_score"])[due], rtol=1e-5)
+  assert int(m["best_epoch"]) == int(np.flatnonzero(due)[np.argmax(v[due])])

@@ -90,6 +90,7 @@ class GraphConfig:
     cosine_alpha: final learning rate fraction (1.0 = constant, as the reference's Adam).
     skip_empty: guard updates against batches without any label; ``resolve`` sets it False when
       every training query has a label on a trainable model.
+    val_every: validate after every ``val_every``-th epoch (and the last) only (speed).
     val_metric: epoch selection by "utility" (routing utility of the argmax over all candidates,
       ``rp_jax.routers.validation``) or "labelled" (the mean label of the argmax among the models
       whose label is known: the previous default; it never routes to unlabelled models).
@@ -108,6 +109,7 @@ class GraphConfig:
   cosine_alpha: float = 1.0
   skip_empty: bool = True
   val_metric: str = "utility"
+  val_every: int = 1
 
   def __post_init__(self):
     if self.val_metric not in ("utility", "labelled"):

@@ -71,6 +71,7 @@ class MLPConfig:
     cosine_alpha: final learning rate as a fraction of the initial one.
     skip_empty: guard updates against batches without pairs; ``resolve`` sets it False for
       "query" batching when every training query has a pair (no batch can then be empty).
+    val_every: validate after every ``val_every``-th epoch (and the last) only (speed).
     val_metric: epoch selection by "utility" (routing utility of the argmax over all candidates,
       ``rp_jax.routers.validation``) or "pairs" (pair accuracy: the reference's).
   """
@@ -87,6 +88,7 @@ class MLPConfig:
   cosine_alpha: float = 0.1
   skip_empty: bool = True
   val_metric: str = "utility"
+  val_every: int = 1
 
   def __post_init__(self):
     if self.val_metric not in ("utility", "pairs"):
