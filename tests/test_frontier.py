@@ -1,0 +1,75 @@
+"""The cost–quality stage: cost estimates, fronts over the λ axis, baselines on the same axes."""
+
+import numpy as np
+import pytest
+
+from configs import test as test_config
+from rp_jax import costq, frontier, metrics
+from rp_jax.data import load_history
+from rp_jax.routers.baselines import baselines
+from rp_jax.types import TEST
+
+
+@pytest.fixture(scope="module")
+def setting():
+  h = load_history(test_config.get_config().data, "standard")
+  test = metrics.TestSet.from_history(h)
+  bl = baselines(h, test)
+  return h, test, bl, frontier.cost_setting(h, test, bl)
+
+
+def test_completion_estimates_use_training_rows_or_leave_one_out(setting):
+  h, test, _, _ = setting
+  est = frontier.completion_estimates(h, test)
+  assert est.shape == (test.num_rows, test.num_candidates) and np.isfinite(est).all()
+  # Without training token counts (the public release): leave-one-out over the test rows.
+  tok = h.tokens_QxMx2.copy()
+  tok[h.query_split != TEST] = np.nan
+  h2 = h.replace(tokens_QxMx2=tok)
+  loo = frontier.completion_estimates(h2, test)
+  comp = tok[np.ix_(test.query_ids, h.candidates)][..., 1]
+  task = h.query_task[test.query_ids]
+  r, a = 0, 1
+  others = [q for q in range(len(task)) if task[q] == task[r] and q != r]
+  assert loo[r, a] == pytest.approx(np.median(comp[others, a]))
+  # A row's own completion count never enters its estimate.
+  tok[test.query_ids[r], h.candidates[a], 1] = 1e9
+  again = frontier.completion_estimates(h.replace(tokens_QxMx2=tok), test)
+  assert again[r, a] == pytest.approx(loo[r, a])
+
+
+def test_fronts_span_argmax_to_cheapest_and_equal_a_loop(setting):
+  _, test, _, cs = setting
+  rng = np.random.default_rng(0)
+  p = rng.random((2, 3, test.num_rows, test.num_candidates)).astype(np.float32)
+  q, c = frontier.fronts(p, cs)
+  assert q.shape == c.shape == (2, 3, len(cs.lambdas_U))
+  for i in range(2):
+    for j in range(3):
+      want_q, want_c = costq.front(p[i, j], cs.cost_est_QxA, cs.perf_QxA, cs.cost_QxA, cs.lambdas_U)
+      np.testing.assert_allclose(q[i, j], want_q, rtol=1e-6)
+      np.testing.assert_allclose(c[i, j], want_c, rtol=1e-6)
+  rows = np.arange(test.num_rows)
+  arg = p[0, 0].argmax(1)  # λ = 0: the argmax of p̂
+  assert q[0, 0, 0] == pytest.approx(cs.perf_QxA[rows, arg].mean(), rel=1e-6)
+  cheap = cs.cost_est_QxA.argmin(1)  # the largest λ: the cheapest estimated candidate
+  assert c[0, 0, -1] == pytest.approx(cs.cost_QxA[rows, cheap].mean(), rel=1e-6)
+
+
+def test_baselines_and_scores_on_the_same_axes(setting):
+  _, test, bl, cs = setting
+  front, scores = frontier.baseline_rows("standard", bl, test, cs)
+  names = {r["name"] for r in scores}
+  assert {"zero_router", "oracle_query", "oracle_task", "task_best_pairs"} <= names
+  by = {r["name"]: r for r in front if r["name"] != "zero_router"}
+  # The per-query oracle is the cheapest of the best on every row.
+  perf, cost = cs.perf_QxA, cs.cost_QxA
+  best = perf == perf.max(1, keepdims=True)
+  assert by["oracle_query"]["avg_performance"] == pytest.approx(perf.max(1).mean())
+  assert by["oracle_query"]["cost_per_query"] == pytest.approx(
+    np.where(best, cost, np.inf).min(1).mean()
+  )
+  # A constant router's AIQ by hand: quality flat from its cost to the most expensive one.
+  a = int(np.argmin(cs.const_cost_A))
+  row = next(r for r in scores if r["name"] == f"const/{test.candidate_names[a]}")
+  assert row["aiq"] == pytest.approx(cs.const_quality_A[a], rel=1e-6)
