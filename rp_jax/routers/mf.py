@@ -210,21 +210,30 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
   def split(key):
     return tr.query_split(key, data.num_train, n_val)
 
+  full_batch = config.queries_per_batch == 0
+
   def batches(key, sp):
+    if full_batch:  # every step sees the whole fold: no shuffling, no gathers (see loss)
+      return jnp.zeros((num_batches,), jnp.int32)
     keys = jax.random.split(key, config.passes_per_epoch)
     ids, valid = jax.vmap(lambda k: tr.shuffled_batches(k, sp.train_idx, per_batch, per_pass))(keys)
     return ids.reshape(num_batches, per_batch), valid.reshape(num_batches, per_batch)
 
   def loss(params, profile_AxD, batch, key, hparams, sp):
-    del sp
-    ids_B, valid_B = batch
-    q = data.train_q_QxD[ids_B]
+    if full_batch:
+      # All training queries with the fold as a mask: the queries' features are shared by every
+      # cell of a vmapped grid, where per-cell gathers of the fold would copy them per step.
+      q, table, pair_mask = data.train_q_QxD, data.pair_table_QxJx2, data.pair_mask_QxJ
+      labels = data.labels_QxA
+      valid_B = jnp.zeros(data.num_train, bool).at[sp.train_idx].set(True)
+    else:
+      ids_B, valid_B = batch
+      q, table = data.train_q_QxD[ids_B], data.pair_table_QxJx2[ids_B]
+      pair_mask, labels = data.pair_mask_QxJ[ids_B], data.labels_QxA[ids_B]
     s_BxA, d_B = forward(config, params, profile_AxD, profile_AxD, q)
     keep_A = tr.model_dropout_keep(key, data.trainable_A, hparams["model_dropout"])
-    table = data.pair_table_QxJx2[ids_B]
-    pair_mask = data.pair_mask_QxJ[ids_B] & valid_B[:, None]
+    pair_mask = pair_mask & valid_B[:, None]
     pair_mask &= keep_A[table[..., 0]] & keep_A[table[..., 1]]
-    labels = data.labels_QxA[ids_B]
     label_mask = jnp.isfinite(labels) & valid_B[:, None] & (data.trainable_A & keep_A)[None, :]
     fit, weight = pairwise_and_pointwise_loss(
       s_BxA=s_BxA,
