@@ -100,6 +100,7 @@ def test_mf_and_knn_are_registered_with_their_hyperparameters():
     "learning_rate",
     "weight_decay",
     "bce_weight",
+    "l2",
     "model_dropout",
   }
   assert not registry.family("knn").trainable and not registry.family("knn").seed_free

@@ -219,6 +219,11 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
     ids, valid = jax.vmap(lambda k: tr.shuffled_batches(k, sp.train_idx, per_batch, per_pass))(keys)
     return ids.reshape(num_batches, per_batch), valid.reshape(num_batches, per_batch)
 
+  def basis(profile_AxD):
+    # The kernel's basis: the trained candidates only. An untrainable (held-out) candidate's row
+    # is zero, so its profile changes nothing but its own interpolated column.
+    return profile_AxD * data.trainable_A[:, None].astype(profile_AxD.dtype)
+
   def loss(params, profile_AxD, batch, key, hparams, sp):
     if full_batch:
       # All training queries with the fold as a mask: the queries' features are shared by every
@@ -230,7 +235,7 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
       ids_B, valid_B = batch
       q, table = data.train_q_QxD[ids_B], data.pair_table_QxJx2[ids_B]
       pair_mask, labels = data.pair_mask_QxJ[ids_B], data.labels_QxA[ids_B]
-    s_BxA, d_B = forward(config, params, profile_AxD, profile_AxD, q)
+    s_BxA, d_B = forward(config, params, basis(profile_AxD), profile_AxD, q)
     keep_A = tr.model_dropout_keep(key, data.trainable_A, hparams["model_dropout"])
     pair_mask = pair_mask & valid_B[:, None]
     pair_mask &= keep_A[table[..., 0]] & keep_A[table[..., 1]]
@@ -244,19 +249,19 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
       label_mask_BxA=label_mask,
       bce_weight=hparams["bce_weight"],
     )
-    reg, bias_reg = penalty(config, params, profile_AxD)
+    reg, bias_reg = penalty(config, params, basis(profile_AxD))
     return fit + hparams["l2"] * reg + config.bias_l2 * bias_reg, weight
 
   def validate(params, profile_AxD, sp, hparams):
     q = data.train_q_QxD[sp.val_idx]
-    s_VxA = forward(config, params, profile_AxD, profile_AxD, q)[0]
+    s_VxA = forward(config, params, basis(profile_AxD), profile_AxD, q)[0]
     if config.val_metric == "utility":
       return validation.val_utility(s_VxA, data, sp)
     return validation.pair_accuracy(s_VxA, data, sp)
 
   def state(params, profile_AxD, sp, hparams):
     del sp, hparams
-    return {"params": params, "train_profiles_AxD": profile_AxD}
+    return {"params": params, "train_profiles_AxD": basis(profile_AxD)}
 
   loop = tr.TrainConfig(
     epochs=config.epochs,
