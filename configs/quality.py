@@ -4,7 +4,9 @@ validation queries only, evaluated with 5 seeds; leave-each-candidate-out cold s
 Command:  python -m launch.sweep --config=configs/quality.py --workdir=runs/quality
           (RP_JAX_DATA = the public RouteProfile data; or --config.data.source=generic
           --config.data.table=... for your own)
-Runtime:  measured, see README ("Which router to use").
+Runtime:  26 min (1,552 s) on the 2-core CPU, hashing encoder, embeddings and compile cache cold
+          (standard 7.3 min incl. 91 s of HAN profiles, newllm 4.7 min, the 8 lomo folds 1.5 min
+          each, report 12 s; the first 3 minutes shared the machine with a small probe).
 Expected: quality.csv (one row per setting x router family x inputs, plus "best": the family
           with the best validation utility), lomo.csv (per held-out candidate), cost_quality.csv,
           aiq.csv, summary.md and figures/.
@@ -15,6 +17,16 @@ selection (profile, hyperparameters, epoch) is made on validation queries carved
 training queries, never on test rows: 5-fold cross-validation (stratified by task) for the
 cheap families (sim, kNN, MF), whose cells then route with their 5 fold models' mean score; one
 10% split for the MLP and Graph routers (5 x their training cost would not fit the budget).
+
+Measured on the public data (5 seeds; lookup = task_best_pairs, 0.657 standard, 0.624 newllm;
+paired 95% CIs about ±0.038, so every difference below is a tie unless said):
+  standard, prompt+task: selected MF (flat) 0.662 [0.622, 0.698], +0.005 vs lookup (p 0.26);
+                         kNN 0.662, MLP 0.635, Graph 0.615.
+  standard, prompt:      selected MF (index) 0.659 [0.619, 0.694], +0.002 (p 0.43); kNN 0.636,
+                         MLP 0.633, Graph 0.619, sim 0.571.
+  newllm:                selected MF 0.634 (prompt) / 0.626 (prompt+task), new-model recall 0;
+                         kNN prompt+task 0.645, +0.021 vs the lookup (p 0.013), recall 0.056.
+  lomo (8 folds):        MF 0.649 / 0.651, kNN 0.625 / 0.655; recall ≤ 0.04 everywhere but sim.
 """
 
 from rp_jax import config as rp_config
