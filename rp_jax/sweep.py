@@ -194,9 +194,11 @@ def run(
   by_setting: dict[str, results.SettingResult] = {}
   histories = setting_histories(config, log)
   progress = Progress(
-    sum(len(profile_specs(config, s)) * len(setting_routers(config, s)) for s in histories)
+    sum(
+      len(profile_specs(config, s)) * num_router_runs(config, setting_routers(config, s))
+      for s in histories
+    )
     * config.seeds
-    * len(config.router_inputs)
   )
   for setting, history in histories.items():
     by_setting[setting] = run_setting(config, history, workdir, store, timings, log, progress)
@@ -264,6 +266,16 @@ def setting_histories(config, log) -> dict[str, History]:
     else:
       out[setting] = stages.router_history(load_history(config.data, setting), fmt)
   return out
+
+
+def num_router_runs(config, routers) -> int:
+  """(router, inputs) pairs a setting trains: same-space families (sim) read the prompt only."""
+  return sum(
+    1
+    for inputs in config.router_inputs
+    for r in routers
+    if not (registry.family(r).same_space and inputs != "prompt")
+  )
 
 
 def run_setting(config, history, workdir, store, timings, log, progress) -> results.SettingResult:
