@@ -6,8 +6,9 @@ Commands:
       --workdir=runs/router --queries=-
   # a model that is in the data's pool but was not a candidate joins without retraining:
   python -m launch.route --config=configs/route.py --workdir=runs/router --add_models=NAME
-Runtime:  ~1 minute to fit on the synthetic default on a 2-core CPU; routing is milliseconds.
-Expected: runs/router/bundle.json + arrays.npz; one JSON line {"query", "model"} per query.
+Runtime:  ~10 s to fit on the synthetic default on a 2-core CPU; routing is milliseconds.
+Expected: runs/router/bundle.json + arrays.npz; one JSON line {"query", "model", "expected_cost"}
+          per query (with --lambda or --max_cost_per_query also the "lambda" used).
 """
 
 import ml_collections
@@ -21,8 +22,12 @@ def get_config(arg=None):
   c.data.source = "synthetic"
   c.settings = ("standard",)
   c.route = ml_collections.ConfigDict()
-  c.route.profile = "emb_gnn:TQD:2"
-  c.route.router = "mlp"
+  # The recipe configs/quality.py selects (README "Which router to use"): the bilinear MF router,
+  # cross-validated (its 5 fold models route by their mean score), on flat text profiles (a new
+  # model's card gives it a profile; index profiles would give it a random one).
+  c.route.profile = "flat:TQD"
+  c.route.router = "mf"
+  c.val_folds = 5
   c.route.seed = 0
   c.route.inputs = "prompt"  # prompt | prompt+task (then each query line carries its "task")
   return rp_config.apply_common_args(c, arg)
