@@ -29,6 +29,7 @@ def _config():
     c.mlp = t.mlp
     c.graph = t.graph
   c.route.profile = "emb_gnn:TQD:1"
+  c.val_folds = 1  # one stratified split (the K-fold ensemble has its own test below)
   return c
 
 
