@@ -236,6 +236,39 @@ def _briers(p_test_CxZxQxA, perf_QxA, p_val_CxZxVxA, labels_CxZxVxA):
   return test, val
 
 
+@jax.jit
+def _reliabilities(p_test_CxZxQxA, perf_QxA, p_val_CxZxVxA, labels_CxZxVxA):
+  """Reliability bins of every cell, its seeds pooled: (test, val) dicts of [C, G] arrays."""
+
+  def pooled(p_ZxQxA, y_ZxQxA):
+    a = p_ZxQxA.shape[-1]
+    return calibration.reliability(
+      p_QxA=p_ZxQxA.reshape(-1, a), outcomes_QxA=y_ZxQxA.reshape(-1, a)
+    )
+
+  perf_ZxQxA = jnp.broadcast_to(perf_QxA, p_test_CxZxQxA.shape[1:])
+  test = jax.vmap(lambda p: pooled(p, perf_ZxQxA))(p_test_CxZxQxA)
+  return test, jax.vmap(pooled)(p_val_CxZxVxA, labels_CxZxVxA)
+
+
+def _reliability_rows(setting: str, names: list[str], split: str, bins: dict) -> list[dict]:
+  """Rows of ``calibration.csv``: one per (cell, bin)."""
+  count, pred, obs = (np.asarray(bins[k]) for k in ("count_O", "mean_pred_O", "mean_obs_O"))
+  return [
+    {
+      "setting": setting,
+      "name": name,
+      "split": split,
+      "bin": g,
+      "count": float(count[c, g]),
+      "mean_pred": float(pred[c, g]),
+      "mean_obs": float(obs[c, g]),
+    }
+    for c, name in enumerate(names)
+    for g in range(count.shape[1])
+  ]
+
+
 def cell_rows(
   setting: str,
   names: list[str],
@@ -243,16 +276,20 @@ def cell_rows(
   val_CxZxVxA: np.ndarray,
   labels_CxZxVxA: np.ndarray,
   cs: CostSetting,
-) -> tuple[list[dict], list[dict]]:
-  """(front rows, score rows) of C router cells named ``names`` (seeds averaged).
+) -> tuple[list[dict], list[dict], list[dict]]:
+  """(front rows, score rows, calibration rows) of C router cells named ``names`` (seeds averaged).
 
   Front rows: ``setting, name, kind, lambda, avg_performance, cost_per_query`` per λ. Score rows:
   ``setting, name, kind, aiq, quality_at_best_single_cost, cost_to_lookup_quality, apgr, cpt50,
-  cpt80, brier_val, brier_test``.
+  cpt80, brier_val, brier_test``. Calibration rows (reliability diagrams, seeds pooled):
+  ``setting, name, split (val | test), bin, count, mean_pred, mean_obs``.
   """
   p_test, p_val = calibrate(test_CxZxQxA, val_CxZxVxA, labels_CxZxVxA)
   quality_CxZxU, cost_CxZxU = fronts(p_test, cs)
   b_test, b_val = (np.asarray(x) for x in _briers(p_test, cs.perf_QxA, p_val, labels_CxZxVxA))
+  r_test, r_val = _reliabilities(p_test, cs.perf_QxA, p_val, labels_CxZxVxA)
+  calib = _reliability_rows(setting, names, "val", r_val)
+  calib += _reliability_rows(setting, names, "test", r_test)
   quality_CxU, cost_CxU = quality_CxZxU.mean(1), cost_CxZxU.mean(1)
   front, scores = [], []
   for c, name in enumerate(names):
@@ -272,7 +309,7 @@ def cell_rows(
     row.update(gap_scores(p_test[c], cs))
     row.update(brier_val=float(np.nanmean(b_val[c])), brier_test=float(np.nanmean(b_test[c])))
     scores.append(row)
-  return front, scores
+  return front, scores, calib
 
 
 def baseline_rows(

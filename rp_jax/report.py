@@ -539,3 +539,36 @@ def write_cost_figures(workdir, front: pd.DataFrame, aiq: pd.DataFrame, quality)
     ax.legend(fontsize=7)
     fig.tight_layout()
     _save(fig, fig_dir / f"cost_quality_{setting}.png")
+
+
+def write_reliability_figures(workdir, calib: pd.DataFrame, quality) -> None:
+  """``figures/reliability_<setting>.png``: reliability diagrams (mean p̂ against the mean
+  outcome per bin, seeds pooled) of the validation-selected cell of each router family, on its
+  validation queries and on the test rows."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  if quality is None or quality.empty:
+    return
+  chosen = {(r.setting, r.cell): f"{r.router} ({r.inputs})" for r in quality.itertuples() if r.cell}
+  fig_dir = pathlib.Path(workdir) / "figures"
+  fig_dir.mkdir(parents=True, exist_ok=True)
+  for setting in calib["setting"].unique():
+    c = calib[(calib["setting"] == setting) & (calib["count"] > 0)]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), sharey=True)
+    for ax, split in zip(axes, ("val", "test"), strict=True):
+      ax.plot([0, 1], [0, 1], ":", color="gray")
+      for name, g in c[c["split"] == split].groupby("name", sort=False):
+        label = chosen.get((setting, name))
+        if label is not None:
+          ax.plot(g["mean_pred"], g["mean_obs"], ".-", label=label, alpha=0.85)
+      ax.set_xlabel("mean p̂ in bin")
+      ax.set_title(f"{setting}: {'validation queries' if split == 'val' else 'test rows'}")
+      ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean outcome in bin")
+    if axes[0].get_legend_handles_labels()[0]:
+      axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, fig_dir / f"reliability_{setting}.png")

@@ -125,14 +125,17 @@ def baseline_keys(name: str) -> dict:
 
 @dataclasses.dataclass
 class CostRows:
-  """Rows of ``cost_quality.csv`` (fronts) and ``aiq.csv`` (their scores) of one setting."""
+  """Rows of ``cost_quality.csv`` (fronts), ``aiq.csv`` (their scores) and ``calibration.csv``
+  (reliability bins of the cells' calibrated p̂) of one setting."""
 
   front: list[dict] = dataclasses.field(default_factory=list)
   scores: list[dict] = dataclasses.field(default_factory=list)
+  calibration: list[dict] = dataclasses.field(default_factory=list)
 
-  def add(self, front: list[dict], scores: list[dict]) -> None:
+  def add(self, front: list[dict], scores: list[dict], calibration: list[dict] = ()) -> None:
     self.front += front
     self.scores += scores
+    self.calibration += list(calibration)
 
 
 @dataclasses.dataclass
@@ -475,8 +478,12 @@ def lomo_table(stats: pd.DataFrame, frame: pd.DataFrame, results: dict[str, Sett
 # -- cost–quality ------------------------------------------------------------------------------------
 
 
-def cost_tables(results: dict[str, SettingResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
-  """(``cost_quality.csv``, ``aiq.csv``) of every setting (empty frames without costs)."""
+def cost_tables(
+  results: dict[str, SettingResult],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+  """(``cost_quality.csv``, ``aiq.csv``, ``calibration.csv``) of every setting (empty frames
+  without costs)."""
   front = pd.DataFrame([r for s in results.values() for r in s.cost.front])
   scores = pd.DataFrame([r for s in results.values() for r in s.cost.scores])
-  return front, scores
+  calib = pd.DataFrame([r for s in results.values() for r in s.cost.calibration])
+  return front, scores, calib

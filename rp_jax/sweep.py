@@ -223,10 +223,12 @@ def run(
     io.write_csv(workdir / "quality.csv", quality)
   if not lomo.empty:
     io.write_csv(workdir / "lomo.csv", lomo)
-  front, aiq = results.cost_tables(by_setting)
+  front, aiq, calib = results.cost_tables(by_setting)
   if not front.empty:
     io.write_csv(workdir / "cost_quality.csv", front)
     io.write_csv(workdir / "aiq.csv", aiq)
+  if not calib.empty:
+    io.write_csv(workdir / "calibration.csv", calib)
   report.write_summary(
     workdir,
     config,
@@ -243,6 +245,8 @@ def run(
     report.write_figures(workdir, frame)
     if not front.empty:
       report.write_cost_figures(workdir, front, aiq, quality)
+    if not calib.empty:
+      report.write_reliability_figures(workdir, calib, quality)
   timings["report"] = time.perf_counter() - t0
   timings["total"] = time.perf_counter() - t_start
   log("wall time per stage: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))

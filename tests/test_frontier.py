@@ -1,6 +1,7 @@
 """The cost–quality stage: cost estimates, fronts over the λ axis, baselines on the same axes."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from configs import test as test_config
@@ -73,3 +74,28 @@ def test_baselines_and_scores_on_the_same_axes(setting):
   a = int(np.argmin(cs.const_cost_A))
   row = next(r for r in scores if r["name"] == f"const/{test.candidate_names[a]}")
   assert row["aiq"] == pytest.approx(cs.const_quality_A[a], rel=1e-6)
+
+
+def test_cell_rows_reliability_bins_pool_the_seeds(setting):
+  _, test, _, cs = setting
+  rng = np.random.default_rng(1)
+  c, z, v, a = 2, 3, 7, test.num_candidates
+  scores = rng.normal(size=(c, z, test.num_rows, a)).astype(np.float32)
+  val = rng.normal(size=(c, z, v, a)).astype(np.float32)
+  labels = (rng.random((c, z, v, a)) < 0.5).astype(np.float32)
+  labels[:, :, 0, 0] = np.nan  # unknown outcomes are not counted
+  front, scores_rows, calib = frontier.cell_rows("s", ["x", "y"], scores, val, labels, cs)
+  assert len(front) == c * len(cs.lambdas_U) and len(scores_rows) == c
+  frame = pd.DataFrame(calib)
+  counts = frame.groupby(["name", "split"])["count"].sum()
+  for name in ("x", "y"):
+    assert counts[(name, "test")] == z * test.num_rows * a  # every test outcome is known
+    assert counts[(name, "val")] == z * v * a - z  # one unknown label per seed
+  full = frame[frame["count"] > 0]
+  g = full["bin"].to_numpy()
+  num_bins = frame["bin"].max() + 1
+  # Each bin's mean p̂ lies inside the bin; the observed means are outcome averages.
+  assert (
+    (full["mean_pred"] >= g / num_bins - 1e-6) & (full["mean_pred"] <= (g + 1) / num_bins)
+  ).all()
+  assert full["mean_obs"].between(0, 1).all()

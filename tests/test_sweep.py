@@ -47,7 +47,24 @@ def test_outputs_columns_and_rows(first_run):
   workdir, frame, _ = first_run
   for name in ("config.json", "results.csv", "rows.npz", "summary.md", "timings.json"):
     assert (workdir / name).is_file(), name
-  for fig in ("hops_standard.png", "coldstart_newllm.png", "selection_standard.png"):
+  calib = pd.read_csv(workdir / "calibration.csv")
+  assert list(calib.columns) == [
+    "setting",
+    "name",
+    "split",
+    "bin",
+    "count",
+    "mean_pred",
+    "mean_obs",
+  ]
+  assert set(calib["split"]) == {"val", "test"} and (calib["count"] >= 0).all()
+  for fig in (
+    "hops_standard.png",
+    "coldstart_newllm.png",
+    "selection_standard.png",
+    "cost_quality_standard.png",
+    "reliability_standard.png",
+  ):
     assert (workdir / "figures" / fig).stat().st_size > 1000, fig
   index = pd.read_csv(workdir / "profiles" / "standard" / "index.csv")
   assert len(index) == NUM_PROFILES - 1 + NUM_SEEDS  # trainable is saved once per seed
