@@ -369,7 +369,7 @@ def choice_text(r) -> str:
   parts = [str(r["profile"])]
   if str(r["graph"]):
     parts.append(str(r["graph"]))
-  if str(r["profile"]) not in ("index", "flat"):
+  if str(r["profile"]) not in ("index", "scores", "flat"):
     parts.append(f"k{r['hops']}")
   if str(r["norm"]):
     parts.append(str(r["norm"]))

@@ -86,6 +86,8 @@ def profiles(config, history: History, specs: Sequence[ProfileSpec], embed, log:
     flat_seed=int(config.flat_seed),
     emb_l2=bool(config.emb_gnn.l2_normalize),
     trainable_config=cfg_lib.trainable_settings(config) if needs_tr else None,
+    scores_MxT=history.scores_MxT,
+    candidates=history.candidates,
     log=log,
   )
 

@@ -102,5 +102,6 @@ def test_mf_and_knn_are_registered_with_their_hyperparameters():
     "bce_weight",
     "l2",
     "model_dropout",
+    "kernel_ridge",
   }
   assert not registry.family("knn").trainable and not registry.family("knn").seed_free

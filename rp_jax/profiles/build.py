@@ -3,6 +3,7 @@
 Each family of profiles is computed the cheapest way it can be, then stacked:
 
 - index: one seeded Gaussian per model;
+- scores: standardised benchmark scores (``scores_MxT``, ``candidates``) + a small index code;
 - flat: one encoded document per model and form (host side, embeddings cached);
 - emb_gnn: every requested (form, hops, norm) cell in one jitted call (``emb_gnn_grid``);
 - text_gnn: one text-GNN run per form for all hops (summaries cached by the summariser);
@@ -28,6 +29,7 @@ from rp_jax.profiles import flat as flat_lib
 from rp_jax.profiles import text_gnn as text_gnn_lib
 from rp_jax.profiles import trainable as trainable_lib
 from rp_jax.profiles.index import index_profiles
+from rp_jax.profiles.scores import score_profiles
 from rp_jax.profiles.spec import ProfileSpec
 
 
@@ -66,6 +68,8 @@ def build_profiles(
   flat_seed: int = 0,
   emb_l2: bool = True,
   trainable_config=None,
+  scores_MxT: np.ndarray | None = None,
+  candidates: np.ndarray | None = None,
   log: Callable[[str], None] = lambda s: None,
 ) -> ProfileSet:
   """Computes every spec's profile (see module docstring). x_NxD: encoded node texts."""
@@ -80,6 +84,11 @@ def build_profiles(
   t0 = time.perf_counter()
   for i in by("index"):
     out[i] = np.asarray(index_profiles(jax.random.key(index_seed), M, D))[None]
+  for i in by("scores"):
+    if scores_MxT is None or candidates is None:
+      raise ValueError("scores profiles need the benchmark scores and the candidates")
+    code_MxD = np.asarray(index_profiles(jax.random.key(index_seed), M, D))
+    out[i] = score_profiles(scores_MxT, candidates, code_MxD)[None]
   for i in by("flat"):
     out[i] = flat_lib.flat_profiles(info, specs[i].graph, embed, seed=flat_seed)[None]
   seconds["index+flat"] = time.perf_counter() - t0

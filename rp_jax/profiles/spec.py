@@ -1,6 +1,7 @@
 """Profile configurations: one row of the paper's tables, parsed from ``profile[:graph[:hops[:norm]]]``.
 
 index                      random vector per model (graph / hops ignored)
+scores                     standardised benchmark scores per model (graph / hops ignored)
 flat:TQD                   flat document of the form's node types
 text_gnn:TQD:2             text GNN, 2 hops
 emb_gnn:TQD:2[:sym]        training-free propagation (norm defaults to config.emb_gnn.norm)
@@ -13,7 +14,7 @@ import dataclasses
 
 from rp_jax.graphs import FORMS, NORMS
 
-PROFILES = ("index", "flat", "emb_gnn", "text_gnn", "trainable")
+PROFILES = ("index", "scores", "flat", "emb_gnn", "text_gnn", "trainable")
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -32,8 +33,8 @@ class ProfileSpec:
 
   @property
   def id(self) -> str:
-    if self.profile == "index":
-      return "index"
+    if self.profile in ("index", "scores"):
+      return self.profile
     parts = [self.profile, self.graph]
     if self.profile != "flat":
       parts.append(f"k{self.hops}")
@@ -50,8 +51,8 @@ def parse_profile(entry: str, default_norm: str = "sym", self_loop: bool = False
     raise ValueError(
       f"profile entry {entry!r}: unknown profile {name!r}; expected one of {PROFILES}"
     )
-  if name == "index":
-    return ProfileSpec("index", graph="", hops=0)
+  if name in ("index", "scores"):
+    return ProfileSpec(name, graph="", hops=0)
   graph = parts[1] if len(parts) > 1 else "TQD"
   if graph not in FORMS:
     raise ValueError(f"profile entry {entry!r}: unknown graph {graph!r}; expected one of {FORMS}")

@@ -5,10 +5,16 @@ Two forms (``MFConfig.form``):
 - "bilinear" (default): s(m, q) = x_qᵀ H p_m + c · p_m, with H a full [Dx, Dp] map and c a
   vector. Convex in (H, c). It is trained in its kernel form (representer theorem): parameters
   Θ = H Pᵀ [Dx, A] and b = P c [A] over the candidates' profiles P, penalties
-  l2 · (tr(Θ K⁻¹ Θᵀ) + ‖w‖²) + ``bias_l2`` · bᵀ K⁻¹ b with K = P Pᵀ + eps I. Scoring any
+  l2 · (tr(Θ K⁻¹ Θᵀ) + ‖w‖²) + ``bias_l2`` · bᵀ K⁻¹ b with K = P Pᵀ + ρ I. Scoring any
   profiles P' (a candidate added later, a held-out model) uses the same map:
-  s = (x Θ + b) K⁻¹ P P'ᵀ — for the training candidates this is x Θ + b (up to eps), for a new
-  one the kernel interpolation of the others' columns by profile similarity. Full batches, zero
+  s = (x Θ + b) K⁻¹ P P'ᵀ — for the training candidates this is x Θ + b (up to ρ), for a new
+  one the kernel interpolation of the others' columns by profile similarity. The ridge ρ
+  (``kernel_ridge``, traced) is the kernel of a white-noise term added to the linear profile
+  kernel: for seen models it only rescales what Θ learns, for a new model it is the ridge of the
+  regression of its column on the others' (c = (K + ρI)⁻¹ P p_new). With near-orthogonal
+  profiles (index, text embeddings) that interpolation is an average and never the argmax; with
+  ``scores`` profiles (standardised benchmark scores, few dimensions) it extrapolates from a new
+  model's leaderboard scores — the only profile here that routes to a new model (README). Full batches, zero
   initialisation, Adam with a cosine decay; the problem is convex, so the step count matters
   little. This is the recipe that came closest to (and tied) the per-task lookup on the public
   data (see README).
@@ -30,7 +36,7 @@ Model dropout (cold start by construction): with probability ``model_dropout`` p
 trainable candidate loses all its pairs and outcomes from that step's loss.
 
 Traced hyperparameters: learning rate, weight decay (AdamW's, 0 by default), ``l2``,
-``bce_weight``, ``model_dropout``.
+``bce_weight``, ``model_dropout``, ``kernel_ridge``.
 """
 
 from __future__ import annotations
@@ -65,7 +71,6 @@ class MFConfig:
     queries_per_batch: whole training queries per batch; 0 = all of the fold in one batch.
     rank: dimension of the factorisation ("factorised").
     hidden: "factorised": 0 = g is linear in the profile; > 0 = a tanh hidden layer.
-    kernel_eps: the ridge of K = P Pᵀ + eps I ("bilinear").
     bias_l2: the penalty on the profile bias, bᵀ K⁻¹ b ("bilinear").
     val_fraction: fraction of training queries held out for model selection.
     clip_norm: global-norm gradient clipping (0 = off).
@@ -80,7 +85,6 @@ class MFConfig:
   queries_per_batch: int = 0
   rank: int = 32
   hidden: int = 0
-  kernel_eps: float = 1e-4
   bias_l2: float = 1e-4
   val_fraction: float = 0.1
   clip_norm: float = 0.0
@@ -105,6 +109,7 @@ DEFAULT_HPARAMS = {
   "l2": 3e-3,
   "bce_weight": 0.3,
   "model_dropout": 0.0,
+  "kernel_ridge": 1e-4,
 }
 
 
@@ -156,16 +161,16 @@ def kernel_inverse(profile_AxD: jax.Array, eps: float) -> jax.Array:
   return jnp.linalg.inv(k + eps * jnp.eye(k.shape[0], dtype=k.dtype))
 
 
-def forward(config: MFConfig, params, train_profile_AxD, profile_BxD, query_QxD):
+def forward(config: MFConfig, params, train_profile_AxD, profile_BxD, query_QxD, ridge):
   """(scores [Q, B] of the profiles ``profile_BxD``, difficulty [Q]) of trained parameters.
 
   ``train_profile_AxD``: the candidates the parameters were trained with (the kernel's basis in
-  the bilinear form; unused by the factorised form).
+  the bilinear form; unused by the factorised form); ``ridge``: the kernel ridge ρ.
   """
   if config.form == "factorised":
     module = MFRouter(config.rank, config.hidden)
     return module.apply({"params": params}, query_QxD, profile_BxD)
-  kinv = kernel_inverse(train_profile_AxD, config.kernel_eps)
+  kinv = kernel_inverse(train_profile_AxD, ridge)
   basis_AxB = jnp.matmul(
     kinv, jnp.matmul(train_profile_AxD, profile_BxD.T, precision=PRECISION), precision=PRECISION
   )
@@ -174,14 +179,14 @@ def forward(config: MFConfig, params, train_profile_AxD, profile_BxD, query_QxD)
   return scores, jnp.matmul(query_QxD, params["difficulty"], precision=PRECISION)
 
 
-def penalty(config: MFConfig, params, train_profile_AxD) -> jax.Array:
+def penalty(config: MFConfig, params, train_profile_AxD, ridge) -> jax.Array:
   """The L2 penalty of the parameters, before its ``l2`` factor, and the bias term."""
   if config.form == "factorised":
     kernels = [
       x for path, x in jax.tree_util.tree_leaves_with_path(params) if "kernel" in str(path)
     ]
     return sum(jnp.sum(k * k) for k in kernels), jnp.zeros(())
-  kinv = kernel_inverse(train_profile_AxD, config.kernel_eps)
+  kinv = kernel_inverse(train_profile_AxD, ridge)
   theta = params["theta"]
   reg = jnp.sum(jnp.matmul(theta, kinv, precision=PRECISION) * theta)
   reg = reg + jnp.sum(params["difficulty"] ** 2)
@@ -235,7 +240,8 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
       ids_B, valid_B = batch
       q, table = data.train_q_QxD[ids_B], data.pair_table_QxJx2[ids_B]
       pair_mask, labels = data.pair_mask_QxJ[ids_B], data.labels_QxA[ids_B]
-    s_BxA, d_B = forward(config, params, basis(profile_AxD), profile_AxD, q)
+    ridge = hparams["kernel_ridge"]
+    s_BxA, d_B = forward(config, params, basis(profile_AxD), profile_AxD, q, ridge)
     keep_A = tr.model_dropout_keep(key, data.trainable_A, hparams["model_dropout"])
     pair_mask = pair_mask & valid_B[:, None]
     pair_mask &= keep_A[table[..., 0]] & keep_A[table[..., 1]]
@@ -249,12 +255,12 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
       label_mask_BxA=label_mask,
       bce_weight=hparams["bce_weight"],
     )
-    reg, bias_reg = penalty(config, params, basis(profile_AxD))
+    reg, bias_reg = penalty(config, params, basis(profile_AxD), ridge)
     return fit + hparams["l2"] * reg + config.bias_l2 * bias_reg, weight
 
   def validate(params, profile_AxD, sp, hparams):
     q = data.train_q_QxD[sp.val_idx]
-    s_VxA = forward(config, params, basis(profile_AxD), profile_AxD, q)[0]
+    s_VxA = forward(config, params, basis(profile_AxD), profile_AxD, q, hparams["kernel_ridge"])[0]
     if config.val_metric == "utility":
       return validation.val_utility(s_VxA, data, sp)
     return validation.pair_accuracy(s_VxA, data, sp)
@@ -275,8 +281,10 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
 
 def score(config: MFConfig, state, profile_AxD, query_QxD, hparams) -> jax.Array:
   """[Q, A] scores s(m, q) of any candidates' profiles (new ones included)."""
-  del hparams
-  return forward(config, state["params"], state["train_profiles_AxD"], profile_AxD, query_QxD)[0]
+  ridge = hparams.get("kernel_ridge", DEFAULT_HPARAMS["kernel_ridge"])
+  return forward(
+    config, state["params"], state["train_profiles_AxD"], profile_AxD, query_QxD, ridge
+  )[0]
 
 
 FAMILY = Family("mf", MFConfig, DEFAULT_HPARAMS, make, score)

@@ -1,0 +1,42 @@
+"""Cold start: can a router route to a model it never saw routed, from its profile alone?
+
+Command:  python -m launch.sweep --config=configs/coldstart.py --workdir=runs/coldstart
+          (RP_JAX_DATA = the public RouteProfile data)
+Runtime:  measured in the README's cold-start section.
+Expected: quality.csv (newllm: one row per router family x inputs, selected on validation),
+          lomo.csv (the 8 leave-each-candidate-out folds), results.csv (every cell, with
+          new_model_recall), summary.md.
+
+The profile-conditioned families (sim, kNN, MF) on three profiles: index (no information), flat
+(the model's text) and scores (its standardised benchmark scores + a small identity code,
+rp_jax/profiles/scores.py), the only one that says how strong a model is. MF's kernel ridge — the
+ridge of the regression that places an unseen model's column among the seen ones — is swept.
+Selection is on validation queries of the seen models only (nothing else is honest: the new model
+has no training rows), so the validation score cannot see cold-start quality; the README reports
+every profile's validation-selected cell and the new-model recall it reaches.
+"""
+
+from rp_jax import config as rp_config
+
+
+def get_config(arg=None):
+  c = rp_config.base_config()
+  c.name = "coldstart"
+  c.settings = ("newllm", "lomo")
+  c.router_inputs = ("prompt", "prompt+task")
+  c.profiles = ("index", "flat:TQD", "scores")
+  c.profiles_lomo = ("index", "flat:TQD", "scores")
+  c.routers = ("sim", "knn", "mf")
+  c.routers_lomo = ("sim", "knn", "mf")
+  c.seeds = 5
+  c.grid = "auto"
+  c.val_folds = 5
+  for r in ("sim", "knn", "mf"):
+    c[r].grid = "vmap"
+  c.mf.l2 = (1e-3, 1e-2)
+  c.mf.model_dropout = (0.0, 0.5)
+  c.mf.kernel_ridge = (1e-4, 0.1)
+  c.knn.k = (16.0, 64.0)
+  c.knn.temperature = (0.05, 0.2)
+  c.knn.prior_weight = (0.3, 3.0)
+  return rp_config.apply_common_args(c, arg)
