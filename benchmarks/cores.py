@@ -14,6 +14,18 @@ of ``avg_performance``).
 
 Data: $RP_JAX_DATA (default ../shared/data/routeprofile). Each run gets its own empty stage and
 compile caches, so both pay compilation.
+
+Measured (2026-12-03, this repository's 2-core CPU, idle; MLP router, index + flat profiles x 5
+seeds = 10 cells, paper protocol):
+
+  python benchmarks/cores.py "--override=--config.profiles=('index','flat:TQD')"
+  1 device:  wall 53.7 s, MLP stage 45.0 s, CPU time / wall 1.82
+  2 devices: wall 126.4 s (0.42x), MLP stage 118.0 s, CPU time / wall 1.88
+  results.csv not byte-identical (vmapped vs sequential cells: max |Δ avg| 0.0036)
+
+One device per core does not pay here: XLA's intra-op threads already keep both cores busy
+(CPU time / wall 1.8), and the vmapped, sharded cells move 2 x the memory of one cell per step
+(Adam on ~1M parameters is memory-bound). The launchers keep one host device on CPU.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Command:  python -m launch.sweep --config=configs/coldstart.py --workdir=runs/coldstart
           (RP_JAX_DATA = the public RouteProfile data)
-Runtime:  measured in the README's cold-start section.
+Runtime:  22.6 min on the 2-core CPU (newllm 2.6 min, each of the 8 lomo folds ~2.5 min), caches
+          cold; the first minute shared the machine with a few unit tests.
 Expected: quality.csv (newllm: one row per router family x inputs, selected on validation),
           lomo.csv (the 8 leave-each-candidate-out folds), results.csv (every cell, with
           new_model_recall), summary.md.
@@ -14,6 +15,11 @@ ridge of the regression that places an unseen model's column among the seen ones
 Selection is on validation queries of the seen models only (nothing else is honest: the new model
 has no training rows), so the validation score cannot see cold-start quality; the README reports
 every profile's validation-selected cell and the new-model recall it reaches.
+
+Measured (public data, hashing, 5 seeds): the validation-selected family is MF on index profiles
+(newllm 0.634 prompt / 0.626 prompt+task, recall 0); with scores profiles kNN prompt+task 0.641,
+recall 0.134 (flat: 0.645, 0.056), MF 0.605-0.609, recall 0.09-0.15; lomo recall <= 0.036
+everywhere but sim. See the README's cold-start paragraph and benchmarks/coldstart_signal.py.
 """
 
 from rp_jax import config as rp_config
