@@ -10,11 +10,12 @@ Two forms (``MFConfig.form``):
   s = (x Θ + b) K⁻¹ P P'ᵀ — for the training candidates this is x Θ + b (up to ρ), for a new
   one the kernel interpolation of the others' columns by profile similarity. The ridge ρ
   (``kernel_ridge``, traced) is the kernel of a white-noise term added to the linear profile
-  kernel: for seen models it only rescales what Θ learns, for a new model it is the ridge of the
-  regression of its column on the others' (c = (K + ρI)⁻¹ P p_new). With near-orthogonal
-  profiles (index, text embeddings) that interpolation is an average and never the argmax; with
-  ``scores`` profiles (standardised benchmark scores, few dimensions) it extrapolates from a new
-  model's leaderboard scores — the only profile here that routes to a new model (README). Full batches, zero
+  kernel: for seen models it mixes the columns by (K + ρI)⁻¹K, which Θ undoes at a larger
+  penalty; for a new model it is the ridge of the regression of its column on the others'
+  (c = (K + ρI)⁻¹ P p_new). With near-orthogonal
+  profiles (index, text embeddings) that interpolation is a shrunken blend, almost never the
+  argmax; with ``scores`` profiles (standardised benchmark scores, few dimensions) it can
+  extrapolate from a new model's benchmark scores (README, cold start). Full batches, zero
   initialisation, Adam with a cosine decay; the problem is convex, so the step count matters
   little. This is the recipe that came closest to (and tied) the per-task lookup on the public
   data (see README).
