@@ -38,6 +38,10 @@ import numpy as np
 # Step sizes tried along each Newton direction; 0 keeps the current point, so the penalised loss
 # never increases (plain Newton can overshoot on logistic losses far from the optimum).
 _STEP_SIZES = tuple(2.0**-i for i in range(12)) + (0.0,)
+# The last Newton steps are full steps: near the optimum the line search compares float32 loss
+# sums whose differences are below their rounding, so it would stop anywhere in a flat region
+# (~1e-3 in the slope); full steps solve gradient = 0 instead, to the gradient's own precision.
+_FULL_STEPS = 5
 
 
 class Platt(NamedTuple):
@@ -107,7 +111,7 @@ def _platt_1d(s_N, y_N, w_N, num_steps, l2):
 
   steps_T = jnp.asarray(_STEP_SIZES, jnp.float32)
 
-  def newton(_, theta_2):
+  def newton(i, theta_2):
     p_N = jax.nn.sigmoid(theta_2[0] * z_N + theta_2[1])
     r_N = w_N * (p_N - y_N)
     g_2 = jnp.stack([jnp.sum(r_N * z_N), jnp.sum(r_N)]) + l2 * theta_2
@@ -118,7 +122,8 @@ def _platt_1d(s_N, y_N, w_N, num_steps, l2):
     det = haa * hbb - hab**2  # > 0: the prior makes the Hessian positive definite
     step_2 = jnp.stack([hbb * g_2[0] - hab * g_2[1], haa * g_2[1] - hab * g_2[0]]) / det
     cand_Tx2 = theta_2[None, :] - steps_T[:, None] * step_2[None, :]
-    return cand_Tx2[jnp.argmin(jax.vmap(loss)(cand_Tx2))]
+    searched_2 = cand_Tx2[jnp.argmin(jax.vmap(loss)(cand_Tx2))]
+    return jnp.where(i >= num_steps - _FULL_STEPS, theta_2 - step_2, searched_2)
 
   a, b = jax.lax.fori_loop(0, num_steps, newton, jnp.zeros(2, jnp.float32))
   return a / std, b - a * mean / std
@@ -136,12 +141,12 @@ def fit_platt(
 ) -> Platt:
   """Platt maps per candidate, falling back to the shared map for candidates with few labels.
 
-  Each fit is damped Newton (``num_steps`` steps; it converges in about ten) on the masked
-  binary cross-entropy, which accepts fractional outcomes as soft labels. ``l2`` is a weak
-  Gaussian prior on the slope and intercept of the *standardised* score: it keeps separable
-  data (all labels 1, or a perfect score) finite (e.g. ten labels all 1 give p̂ ≈ 0.995) and
-  otherwise barely moves the fit; few labels are handled by the shared fallback instead. Jittable (it is jitted) and vmappable over a
-  leading sweep axis of scores: ``jax.vmap(lambda s: fit_platt(scores_QxA=s, outcomes_QxA=y))``.
+  Each fit is damped Newton (``num_steps`` steps, the last five full; it converges in about ten)
+  on the masked binary cross-entropy, which accepts fractional outcomes as soft labels. ``l2``
+  is a weak Gaussian prior on the slope and intercept of the *standardised* score: it keeps
+  separable data (all labels 1, or a perfect score) finite (e.g. ten labels all 1 give
+  p̂ ≈ 0.995) and otherwise barely moves the fit; few labels are handled by the shared fallback
+  instead. Jittable (it is jitted) and vmappable over a leading sweep axis of scores: ``jax.vmap(lambda s: fit_platt(scores_QxA=s, outcomes_QxA=y))``.
 
   Args:
     scores_QxA: [Q, A] router scores (higher = better).

@@ -50,9 +50,10 @@ def test_platt_binary_labels_and_nan_outcomes_are_ignored():
   more_y = np.concatenate([bin_QxA, np.full((50, 3), NAN, np.float32)])
   more_s[400:410] = NAN
   again = cal.fit_platt(scores_QxA=more_s, outcomes_QxA=more_y)
-  # float32 sums over different array lengths round differently (~1e-5 relative).
-  np.testing.assert_allclose(again.a_A, platt.a_A, rtol=1e-4)
-  np.testing.assert_allclose(again.b_A, platt.b_A, rtol=1e-4, atol=1e-5)
+  # float32 sums over different array lengths round differently (~1e-7 relative after the full
+  # Newton steps; a line search alone stopped anywhere within ~1e-3 of the optimum, a CI flake).
+  np.testing.assert_allclose(again.a_A, platt.a_A, rtol=1e-5)
+  np.testing.assert_allclose(again.b_A, platt.b_A, rtol=1e-5, atol=1e-6)
 
 
 def corrupt(scores_QxA, y_QxA, test_Q):
