@@ -4,7 +4,7 @@ Command:  python -m launch.sweep --config=configs/paper.py --workdir=runs/paper
           python -m launch.sweep --config=configs/paper.py:encoder=minilm --workdir=runs/paper-minilm
 Runtime:  2.6-4 min on one H200 (measured: hashing 156 s and 230 s, MiniLM 243 s, compilation
           included); ~86 min on the idle 2-core CPU (2026-12-03: standard setting 54 min
-          measured, newllm estimated; this machine's speed varies ~2x by day). Wall time per
+          measured, newllm estimated; this machine's speed swings up to ~2x). Wall time per
           stage is printed and saved in timings.json.
 Expected: summary.md with Table 1, Table 2 and the new-LLM table, baselines, the three claims
           checked, and figures/.
