@@ -32,6 +32,7 @@ import pathlib
 import numpy as np
 
 from rp_jax.data.routeprofile import load_routeprofile
+from rp_jax.routers import baselines
 from rp_jax.types import TEST, History
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -40,24 +41,12 @@ LAMBDAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 
 def task_wins(h: History) -> tuple[np.ndarray, np.ndarray]:
   """([T, A] wins, [T, A] losses) of each candidate in the training pairs of each task."""
-  pos_M = np.full(h.num_models, -1)
-  pos_M[h.candidates] = np.arange(len(h.candidates))
-  task_P = h.query_task[h.pairs_Px3[:, 0]]
-  counts = []
-  for col in (1, 2):
-    a_P = pos_M[h.pairs_Px3[:, col]]
-    keep = a_P >= 0
-    c = np.zeros((h.num_tasks, len(h.candidates)))
-    np.add.at(c, (task_P[keep], a_P[keep]), 1.0)
-    counts.append(c)
-  return counts[0], counts[1]
+  return baselines._win_counts(h, h.query_task[h.pairs_Px3[:, 0]], h.num_tasks)
 
 
 def task_win_rates(h: History) -> np.ndarray:
   """[T, A] share of a candidate's training pairs of each task that it won (NaN: no pairs)."""
-  wins, losses = task_wins(h)
-  n = wins + losses
-  return np.where(n > 0, wins / np.maximum(n, 1.0), np.nan)
+  return baselines._win_rate(*task_wins(h))
 
 
 def ridge(x_NxF: np.ndarray, y_N: np.ndarray, lam: float) -> np.ndarray:

@@ -22,27 +22,19 @@ recall 0.134 (flat: 0.645, 0.056), MF 0.605-0.609, recall 0.09-0.15; lomo recall
 everywhere but sim. See the README's cold-start paragraph and benchmarks/coldstart_signal.py.
 """
 
-from rp_jax import config as rp_config
+from configs import quality
 
 
 def get_config(arg=None):
-  c = rp_config.base_config()
+  # The quality study's protocol (5-fold selection, vmapped grids, the kNN grid), narrowed to the
+  # cold-start settings, the profile-conditioned families and three profiles.
+  c = quality.get_config(arg)
   c.name = "coldstart"
   c.settings = ("newllm", "lomo")
-  c.router_inputs = ("prompt", "prompt+task")
   c.profiles = ("index", "flat:TQD", "scores")
-  c.profiles_lomo = ("index", "flat:TQD", "scores")
+  c.profiles_lomo = c.profiles
   c.routers = ("sim", "knn", "mf")
-  c.routers_lomo = ("sim", "knn", "mf")
-  c.seeds = 5
-  c.grid = "auto"
-  c.val_folds = 5
-  for r in ("sim", "knn", "mf"):
-    c[r].grid = "vmap"
+  c.routers_lomo = c.routers
   c.mf.l2 = (1e-3, 1e-2)
-  c.mf.model_dropout = (0.0, 0.5)
   c.mf.kernel_ridge = (1e-4, 0.1)
-  c.knn.k = (16.0, 64.0)
-  c.knn.temperature = (0.05, 0.2)
-  c.knn.prior_weight = (0.3, 3.0)
-  return rp_config.apply_common_args(c, arg)
+  return c

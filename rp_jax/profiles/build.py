@@ -82,13 +82,14 @@ def build_profiles(
   by = lambda name: [i for i, s in enumerate(specs) if s.profile == name]
 
   t0 = time.perf_counter()
+  if by("index") or by("scores"):  # the scores profile's identity code is the index vector
+    index_MxD = np.asarray(index_profiles(jax.random.key(index_seed), M, D))
   for i in by("index"):
-    out[i] = np.asarray(index_profiles(jax.random.key(index_seed), M, D))[None]
+    out[i] = index_MxD[None]
   for i in by("scores"):
     if scores_MxT is None or candidates is None:
       raise ValueError("scores profiles need the benchmark scores and the candidates")
-    code_MxD = np.asarray(index_profiles(jax.random.key(index_seed), M, D))
-    out[i] = score_profiles(scores_MxT, candidates, code_MxD)[None]
+    out[i] = score_profiles(scores_MxT, candidates, index_MxD)[None]
   for i in by("flat"):
     out[i] = flat_lib.flat_profiles(info, specs[i].graph, embed, seed=flat_seed)[None]
   seconds["index+flat"] = time.perf_counter() - t0
