@@ -3,10 +3,13 @@
 Flags only; the work is in ``rp_jax.deploy.run``.
 """
 
+import sys
+
 from absl import app, flags
 from ml_collections import config_flags
 
 from rp_jax import deploy, runtime
+from rp_jax.types import DataError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Route config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder of the router bundle.")
@@ -23,15 +26,17 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   del argv
   runtime.configure(_CONFIG.value)
-  deploy.run(
-    _CONFIG.value,
-    _WORKDIR.value,
-    fit_router=_FIT.value,
-    add_models=_ADD.value,
+  request = deploy.RouteRequest(
+    fit=_FIT.value,
+    add_models=tuple(_ADD.value),
     queries=_QUERIES.value,
     lam=_LAMBDA.value,
     max_cost=_BUDGET.value,
   )
+  try:
+    deploy.run(_CONFIG.value, _WORKDIR.value, request)
+  except (ValueError, DataError) as e:  # bad input: one clear line, no traceback
+    sys.exit(f"launch.route: {e}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import dataclasses
 import json
 import pathlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import IO
 
 import jax
@@ -32,12 +32,11 @@ from absl import logging
 from flax import traverse_util
 
 from rp_jax import config as cfg_lib
-from rp_jax import costmodel, io, stages
+from rp_jax import io, stages
 from rp_jax import train as tr
-from rp_jax.config import ProfileSpec, parse_profile
+from rp_jax.cost import model as cost_model
 from rp_jax.data import load_history
 from rp_jax.routers import grid, registry, validation
-from rp_jax.routers.data import make_router_data
 from rp_jax.types import DataError, History
 
 
@@ -59,7 +58,7 @@ class RouterBundle:
     task_names: the tasks a "prompt+task" router knows (an unknown task gets no task feature).
     query_format: the text the router was trained on ("prompt": the formatted prompt an LLM
       receives; "raw": the bare query): route the same kind of text.
-    cost: the cost model's arrays (``rp_jax.costmodel.CostModel``: calibration, prices, usage
+    cost: the cost model's arrays (``rp_jax.cost.model.CostModel``: calibration, prices, usage
       statistics, the validation front of the budget mode); empty without prices.
     info: provenance (setting, data source, seed, best epoch).
   """
@@ -82,15 +81,32 @@ class RouterBundle:
     return registry.make_config(self.router, **self.router_config)
 
 
-def profile_for_models(
-  config, history: History, spec: ProfileSpec, embed, seed: int = 0
-) -> np.ndarray:
-  """[M, D] profile of every pool model under one spec (seed picks the trainable HAN)."""
+def profile_for_models(config, history: History, profile: str, embed, seed: int = 0) -> np.ndarray:
+  """[M, D] profile of every pool model under one profile entry (seed picks the trainable HAN),
+  scaled as the router sees it (``config.profile_norm``)."""
+  ctx = stages.make_context(_one_profile(config, profile), history, embed, seeds=[seed])
+  pset = stages.profiles(ctx, lambda s: None)
+  return stages.normalize_profiles(pset.profile_SxZxMxD, config.profile_norm)[0, 0]
+
+
+def _one_profile(config, profile: str):
+  """The config with ``profile`` as its only profile entry, in every setting."""
   cfg = config.copy_and_resolve_references()
   with cfg.unlocked():
-    cfg.seeds = seed + 1
-  pset = stages.profiles(cfg, history, [spec], embed, lambda s: None)
-  return pset.profile_SxZxMxD[0, seed]
+    cfg.profiles, cfg.profiles_newllm, cfg.profiles_lomo = (profile,), (), ()
+  return cfg
+
+
+def single_hparams(config, router: str) -> dict[str, float]:
+  """The config's one value of each traced hyperparameter of ``router`` (ValueError if swept)."""
+  combos = cfg_lib.hparam_grid(cfg_lib.router_settings(config, router)[1])
+  if len(combos) != 1:
+    swept = sorted(k for k, v in cfg_lib.router_settings(config, router)[1].items() if len(v) > 1)
+    raise ValueError(
+      f"config.{router} sweeps {swept}; a deployed router needs one value each: pass "
+      "hparams= (e.g. the validation-selected values in quality.csv) or set single values"
+    )
+  return combos[0]
 
 
 def fit(
@@ -104,59 +120,35 @@ def fit(
 ) -> RouterBundle:
   """Builds one profile, trains one router on it (one seed) and returns the bundle.
 
-  The router is trained exactly as one cell of the sweep (``grid.train_cell``: same config,
-  hyperparameters, validation split and epoch selection), and the bundle keeps that cell's state.
+  The router is trained by the sweep's own pipeline (``stages.make_context``, ``profiles``,
+  ``router_inputs``, ``router_grid`` with one profile, one hyperparameter setting and one seed:
+  the same splits, epoch selection and cross-validation folds), and the bundle keeps that cell's
+  state and, where the data has prices and token counts, its cost model (``cost.model.fit``:
+  the calibration and λ grid the sweep's cost stage uses).
 
   Args:
     hparams: the traced hyperparameters to train with (e.g. the validation-selected values of a
       sweep's ``quality.csv``); None: the config's, which must then hold one value each.
   """
-  spec = parse_profile(profile, config.emb_gnn.norm, config.emb_gnn.self_loop)
   enc, embed = stages.make_embed(config)
-  prof_MxD = profile_for_models(config, history, spec, embed, seed)
+  ctx = stages.make_context(_one_profile(config, profile), history, embed, seeds=[seed])
+  spec = ctx.specs[0]
   inputs = str(config.route.get("inputs", "prompt")) if "route" in config else "prompt"
-  query_emb = np.asarray(embed(history.query_texts), np.float32)
-  data = make_router_data(history, stages.query_features(history, query_emb, inputs))
-  static, values = cfg_lib.router_settings(config, router)
-  static = grid.resolve_config(router, static, data)
-  if hparams is None:
-    combos = cfg_lib.hparam_grid(values)
-    if len(combos) != 1:
-      swept = sorted(k for k, v in values.items() if len(v) > 1)
-      raise ValueError(
-        f"config.{router} sweeps {swept}; a deployed router needs one value each: pass "
-        "hparams= (e.g. the validation-selected values in quality.csv) or set single values"
-      )
-    hparams = combos[0]
-  hp = {k: float(v) for k, v in hparams.items()}
-  prof_AxD = stages.normalize_profiles(prof_MxD, config.profile_norm)[history.candidates]
-  split = None
-  if config.val_split == "stratified":
-    folds = cfg_lib.router_folds(config, router)
-    split = validation.validation_splits(data, config.val_fraction, folds, [seed])
-    split = tr.QuerySplit(*(x[0] for x in split))
-  out = grid.train_cell(
-    router, static, data, prof_AxD, seed, hp, split=split, return_state=True, return_scores=True
-  )
-  info = {"setting": history.setting, "source": history.source, "seed": seed}
-  info["folds"] = cfg_lib.router_folds(config, router) if split is not None else 1
-  cost = {}
-  if "scores" in out and out["scores"]["val"].shape[0]:
-    sc = jax.tree.map(np.asarray, out["scores"])
-    u = _oof_utility(data, split, sc["val_idx"])
-    model = costmodel.fit(
-      history, sc["val"], data.labels_QxA[sc["val_idx"]], u, data.train_ids[sc["val_idx"]]
-    )
-    cost = {} if model is None else model.arrays()
+  hp = {k: float(v) for k, v in (hparams or single_hparams(config, router)).items()}
+  rin = stages.router_inputs(ctx, stages.profiles(ctx, log), inputs)
+  out = stages.router_grid(ctx, router, rin, log, hparams=hp, keep_state=True)
+  static = grid.resolve_config(router, cfg_lib.router_settings(config, router)[0], rin.data)
+  folds = cfg_lib.router_folds(config, router) if config.val_split == "stratified" else 1
+  info = {"setting": history.setting, "source": history.source, "seed": seed, "folds": folds}
   if registry.family(router).trainable:
-    info["best_epoch"] = int(out["best_epoch"])
+    info["best_epoch"] = int(out["best_epoch_SxZ"][0, 0])
     log(f"trained {router} on {spec.id}: best epoch {info['best_epoch']}")
   return RouterBundle(
     router=router,
     router_config=dataclasses.asdict(static),
-    hparams={k: float(v) for k, v in hp.items()},
-    state=jax.tree.map(np.asarray, out["state"]),
-    profile_AxD=prof_AxD.astype(np.float32),
+    hparams=hp,
+    state=jax.tree.map(lambda x: np.asarray(x)[0, 0], out["state"]),
+    profile_AxD=rin.profile_SxZxAxD[0, 0].astype(np.float32),
     candidate_names=list(history.candidate_names),
     encoder={
       "encoder": config.encoder,
@@ -169,9 +161,29 @@ def fit(
     inputs=inputs,
     task_names=list(history.task_names),
     query_format=str(config.data.query_format),
-    cost=cost,
+    cost=_cost_model(ctx, rin, out, folds),
     info=info,
   )
+
+
+def _cost_model(ctx, rin, out, folds: int) -> dict:
+  """The bundle's cost model arrays (empty without validation scores, prices or tokens)."""
+  if "val_scores_SxZxVxA" not in out:
+    return {}
+  data, val_idx = rin.data, out["val_idx_SxZxV"][0, 0]
+  split = None
+  if ctx.config.val_split == "stratified":
+    split = validation.validation_splits(data, ctx.config.val_fraction, folds, ctx.seeds)
+    split = tr.QuerySplit(*(np.asarray(x)[0] for x in split))
+  u = _oof_utility(data, split, val_idx)
+  model = cost_model.fit(
+    ctx.history,
+    out["val_scores_SxZxVxA"][0, 0],
+    out["val_labels_SxZxVxA"][0, 0],
+    u,
+    data.train_ids[val_idx],
+  )
+  return {} if model is None else model.arrays()
 
 
 def _oof_utility(data, split, val_idx: np.ndarray) -> np.ndarray:
@@ -206,7 +218,7 @@ def add_candidate(
   if cost:
     if prices_2 is None or not np.isfinite(np.asarray(prices_2, np.float64)).all():
       raise ValueError(f"this router has a cost model: give the prices of {name!r} (prices_2=)")
-    cost = costmodel.CostModel.from_arrays(cost).add_candidate(prices_2).arrays()
+    cost = cost_model.CostModel.from_arrays(cost).add_candidate(prices_2).arrays()
   return dataclasses.replace(
     bundle,
     profile_AxD=np.concatenate([bundle.profile_AxD, p[None]]),
@@ -250,22 +262,17 @@ def route_embeddings(bundle: RouterBundle, query_QxD: np.ndarray) -> np.ndarray:
 
 
 def query_features(
-  bundle: RouterBundle, emb_QxD: np.ndarray, tasks: Sequence[str] | None = None
+  bundle: RouterBundle, emb_QxD: np.ndarray, tasks: Sequence[str | None] | None = None
 ) -> np.ndarray:
-  """The router's input features of embedded queries (with the task one-hot if it takes one)."""
-  emb_QxD = np.asarray(emb_QxD, np.float32)
-  if bundle.inputs == "prompt":
-    return emb_QxD
-  if tasks is None or len(tasks) != len(emb_QxD):
+  """The router's input features of embedded queries (``stages.query_features``, as the sweep;
+  a task the router does not know gets no task feature)."""
+  if bundle.inputs != "prompt" and (tasks is None or len(tasks) != len(emb_QxD)):
     raise ValueError(
       f"this router reads the query's task too (inputs {bundle.inputs!r}): give one task name "
       f"per query (known tasks: {bundle.task_names})"
     )
-  onehot = np.zeros((len(tasks), len(bundle.task_names)), np.float32)
-  for i, t in enumerate(tasks):
-    if t in bundle.task_names:
-      onehot[i, bundle.task_names.index(t)] = 1.0
-  return np.concatenate([emb_QxD, onehot], axis=1)
+  task_Q = _task_ids(bundle, tasks, len(emb_QxD))
+  return stages.query_features(emb_QxD, task_Q, len(bundle.task_names), bundle.inputs)
 
 
 def route_texts(
@@ -291,16 +298,12 @@ def route_texts(
 
 def route_indices(bundle, texts, embed, tasks=None, lam=None, max_cost=None):
   """([Q] chosen candidate positions, [Q] estimated $ of the choice or NaN, λ used or None)."""
-  feats = query_features(
-    bundle,
-    np.asarray(embed(list(texts)), np.float32),
-    tasks if bundle.inputs != "prompt" else tasks,
-  )
+  feats = query_features(bundle, np.asarray(embed(list(texts)), np.float32), tasks)
   if lam is None and max_cost is None:
     idx = route_embeddings(bundle, feats)
     est = np.full(len(idx), np.nan)
     if bundle.cost:
-      model = costmodel.CostModel.from_arrays(bundle.cost)
+      model = cost_model.CostModel.from_arrays(bundle.cost)
       est = model.expected_cost(texts, _task_ids(bundle, tasks, len(texts)))[
         np.arange(len(idx)), idx
       ]
@@ -309,7 +312,7 @@ def route_indices(bundle, texts, embed, tasks=None, lam=None, max_cost=None):
     raise ValueError("this router has no cost model (its training data had no prices or tokens)")
   if lam is not None and max_cost is not None:
     raise ValueError("give lam or max_cost, not both")
-  model = costmodel.CostModel.from_arrays(bundle.cost)
+  model = cost_model.CostModel.from_arrays(bundle.cost)
   if max_cost is not None:
     lam = model.lam_for_budget(max_cost).lam
   cost_QxA = model.expected_cost(texts, _task_ids(bundle, tasks, len(texts)))
@@ -388,71 +391,96 @@ def read_queries(path: str, stdin: IO[str] | None = None) -> tuple[list[str], li
       obj = line  # a plain text line is a query too
     task = None
     if isinstance(obj, dict):
-      if not isinstance(obj.get("query"), str):
-        raise DataError(path, f"line {i}", "expected a JSON object with a string 'query'")
+      if not isinstance(obj.get("query"), str) or not obj["query"].strip():
+        raise DataError(path, f"line {i}", "expected a JSON object with a non-empty 'query'")
       task = obj.get("task")
       if task is not None and not isinstance(task, str):
         raise DataError(path, f"line {i}", "'task' must be a string (a task name)")
       obj = obj["query"]
     texts.append(str(obj))
     tasks.append(task)
+  if not texts:
+    raise DataError(path, None, 'no query; expected one JSON line {"query": ...} per query')
   return texts, tasks
 
 
-def run(
-  config,
-  workdir,
-  *,
-  fit_router: bool = False,
-  add_models: Sequence[str] = (),
-  queries: str | None = None,
-  lam: float | None = None,
-  max_cost: float | None = None,
-  out: IO[str] | None = None,
-  log: Callable[[str], None] = logging.info,
-) -> None:
+@dataclasses.dataclass(frozen=True)
+class RouteRequest:
+  """What one ``launch.route`` command asks for (each part optional, done in this order).
+
+  Attributes:
+    fit: train the router (``config.route``) and save the bundle.
+    add_models: pool models to add as candidates, without retraining.
+    queries: JSONL / text file of queries, or '-' for stdin; one JSON line ``{"query", "model",
+      "expected_cost"}`` per query is written out.
+    lam: route by argmax p̂ − λ·cost (the bundle's cost model).
+    max_cost: budget mode: the λ whose validation front stays within this $ per query.
+  """
+
+  fit: bool = False
+  add_models: tuple[str, ...] = ()
+  queries: str | None = None
+  lam: float | None = None
+  max_cost: float | None = None
+
+
+def run(config, workdir, request: RouteRequest, out: IO[str] | None = None, log=logging.info):
   """``launch.route``: fit and save a bundle, add pool models as candidates, route queries.
 
   Args:
     config: a route config (``configs/route.py``: data, profile, router, seed).
     workdir: the bundle's folder.
-    fit_router: train the router (``config.route``) and save the bundle.
-    add_models: pool models to add as candidates, without retraining.
-    queries: JSONL / text file of queries, or '-' for stdin; one JSON line ``{"query", "model",
-      "expected_cost"}`` per query is written to ``out``.
-    lam: route by argmax p̂ − λ·cost (the bundle's cost model).
-    max_cost: budget mode: the λ whose validation front stays within this $ per query.
+    request: what to do (``RouteRequest``).
+    out: where routed queries are written (stdout by default).
   """
   folder = pathlib.Path(workdir)
-  out = out or sys.stdout
-  fmt = config.data.query_format
-  if fit_router:
-    history = stages.router_history(load_history(config.data, config.settings[0]), fmt)
+  if request.fit:
+    history = _route_history(config)
     bundle = fit(config, history, config.route.profile, config.route.router, config.route.seed, log)
     save(bundle, folder)
     log(f"saved {bundle.router} router on {bundle.profile_id} to {folder}")
-  if add_models:
-    bundle = load(folder)
-    history = stages.router_history(load_history(config.data, config.settings[0]), fmt)
-    _, embed = stages.make_embed(config)
-    spec = parse_profile(config.route.profile, config.emb_gnn.norm, config.emb_gnn.self_loop)
-    prof = profile_for_models(config, history, spec, embed, config.route.seed)
-    prof = stages.normalize_profiles(prof, config.profile_norm)
-    for name in add_models:
-      m = history.model_index(name)
-      bundle = add_candidate(bundle, name, prof[m], history.prices_Mx2[m] if bundle.cost else None)
+  if request.add_models:
+    bundle = add_pool_models(config, load(folder), request.add_models)
     save(bundle, folder)
     log(f"candidates now: {', '.join(bundle.candidate_names)}")
-  if queries:
-    bundle = load(folder)
-    _, embed = stages.make_embed(config)
-    texts, tasks = read_queries(queries)
-    given = None if all(t is None for t in tasks) else tasks
-    idx, est, used = route_indices(bundle, texts, embed, given, lam, max_cost)
-    for q, i, c in zip(texts, idx.tolist(), est.tolist(), strict=True):
-      line = {"query": q, "model": bundle.candidate_names[i]}
-      if np.isfinite(c):
-        line["expected_cost"] = c
-      if used is not None:
-        line["lambda"] = used
-      print(json.dumps(line), file=out)
+  if request.queries:
+    route_file(config, load(folder), request, out or sys.stdout)
+
+
+def _route_history(config) -> History:
+  """The History a route config trains on (query texts as the router reads them)."""
+  fmt = config.data.query_format
+  return stages.router_history(load_history(config.data, config.settings[0]), fmt)
+
+
+def add_pool_models(config, bundle: RouterBundle, names: Sequence[str]) -> RouterBundle:
+  """The bundle with models of the data's pool added as candidates (profiles from the same
+  profile entry and seed as the trained candidates'; no retraining)."""
+  history = _route_history(config)
+  unknown = [n for n in names if n not in history.model_names]
+  if unknown:
+    raise ValueError(
+      f"--add_models: {unknown} not in the data's model pool {list(history.model_names)}; a "
+      "model outside the pool needs its model card (and its quiz answers)"
+    )
+  _, embed = stages.make_embed(config)
+  prof = profile_for_models(config, history, config.route.profile, embed, config.route.seed)
+  for name in names:
+    m = history.model_index(name)
+    bundle = add_candidate(bundle, name, prof[m], history.prices_Mx2[m] if bundle.cost else None)
+  return bundle
+
+
+def route_file(config, bundle: RouterBundle, request: RouteRequest, out: IO[str]) -> None:
+  """Routes the queries of ``request.queries``; one JSON line per query to ``out``."""
+  _, embed = stages.make_embed(config)
+  texts, tasks = read_queries(request.queries)
+  given = None if all(t is None for t in tasks) else tasks
+  idx, est, used = route_indices(bundle, texts, embed, given, request.lam, request.max_cost)
+  for q, i, c in zip(texts, idx.tolist(), est.tolist(), strict=True):
+    line = {"query": q, "model": bundle.candidate_names[i]}
+    if np.isfinite(c):
+      line["expected_cost"] = c
+    if used is not None:
+      line["lambda"] = used
+    print(json.dumps(line), file=out)

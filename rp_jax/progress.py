@@ -58,6 +58,12 @@ class Tracker:
         f"{el:.0f} s elapsed, ~{left:.0f} s left"
       )
 
+  def status(self) -> str:
+    """``done/total cells, elapsed, ~left`` (a plain rate: for whole stages, not epochs)."""
+    el = time.perf_counter() - self.t0
+    left = el / self.done * (self.total - self.done) if self.done else float("nan")
+    return f"{self.done}/{self.total} cells, {el:.0f} s elapsed, ~{left:.0f} s left"
+
 
 _ACTIVE: Tracker | None = None
 

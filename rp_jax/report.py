@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import pathlib
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -225,11 +226,7 @@ def _cost_quality(aiq: pd.DataFrame | None, quality: pd.DataFrame | None) -> lis
   """The cost–quality table: the validation-selected cell of each router family, baselines."""
   if aiq is None or aiq.empty:
     return []
-  chosen = (
-    {}
-    if quality is None or quality.empty
-    else {(r.setting, r.cell): f"{r.router} ({r.inputs})" for r in quality.itertuples() if r.cell}
-  )
+  chosen = _chosen(quality)
   fmt = lambda x, k=4: "–" if not np.isfinite(x) else f"{x:.{k}f}"
   usd = lambda x: "never" if not np.isfinite(x) else f"${x * 1e3:.3f}"
   lines = [
@@ -293,24 +290,48 @@ def _claims(evidence: list[Evidence]) -> list[str]:
   return out
 
 
-def write_summary(
-  workdir,
-  config,
-  results,
-  stats: pd.DataFrame,
-  bstats: pd.DataFrame,
-  evidence: list[Evidence],
-  timings: dict[str, float],
-  *,
-  quality: pd.DataFrame | None = None,
-  lomo: pd.DataFrame | None = None,
-  aiq: pd.DataFrame | None = None,
-) -> None:
+class SummaryInputs(NamedTuple):
+  """What ``summary.md`` formats.
+
+  Attributes:
+    config: the sweep config (names, settings, encoder, ...).
+    results: setting -> ``results.SettingResult``.
+    tables: ``results.tables`` (stats, bstats, evidence, quality, lomo, aiq, ...).
+    timings: stage -> wall seconds.
+  """
+
+  config: Any
+  results: dict
+  tables: dict
+  timings: dict[str, float]
+
+
+def _chosen(quality: pd.DataFrame | None) -> dict[tuple[str, str], str]:
+  """(setting, cell name) -> "router (inputs)" of the validation-selected cells in quality.csv."""
+  if quality is None or quality.empty:
+    return {}
+  return {(r.setting, r.cell): f"{r.router} ({r.inputs})" for r in quality.itertuples() if r.cell}
+
+
+def _data_text(config) -> str:
+  """Where the data came from: the folder or table it was read from, or the generator."""
+  d = config.data
+  if d.source == "synthetic":
+    return f"synthetic (embedded generator, seed {d.synthetic_seed}, scale {d.synthetic_scale})"
+  if d.source == "generic":
+    return f"generic ({d.table})"
+  return f"{d.source} ({d.data_dir})"
+
+
+def write_summary(workdir, inp: SummaryInputs) -> None:
   """Writes ``summary.md`` (atomically) from the sweep's results and statistics.
 
   The paper-layout tables show, per profile cell, the first router input mode's cell with the
   validation-selected hyperparameters (``results.cell_stats``'s ``selected``).
   """
+  config, results, timings = inp.config, inp.results, inp.timings
+  stats, bstats, evidence = (inp.tables[k] for k in ("stats", "bstats", "evidence"))
+  quality, lomo, aiq = (inp.tables.get(k) for k in ("quality", "lomo", "aiq"))
   if not stats.empty:
     stats = stats[stats["selected"] & (stats["inputs"] == config.router_inputs[0])]
   # The paper's numbers belong beside results on the public RouteProfile data only.
@@ -323,7 +344,7 @@ def write_summary(
   lines = [
     f"# rp_jax sweep: {config.name}",
     "",
-    f"Data: {config.data.source} ({config.data.data_dir or 'embedded'}); settings: "
+    f"Data: {_data_text(config)}; settings: "
     f"{', '.join(config.settings)}; encoder: {config.encoder}; summariser: {config.summarizer}; "
     f"seeds: {config.seeds}; routers: {', '.join(config.routers)}; queries: "
     f"{config.data.query_format}; router inputs: {', '.join(config.router_inputs)}; profiles "
@@ -376,6 +397,15 @@ def write_summary(
     lines.append("")
   lines += ["## Wall time per stage", "", *(f"- {k}: {v:.1f} s" for k, v in timings.items()), ""]
   io.write_text(pathlib.Path(workdir) / "summary.md", "\n".join(lines))
+
+
+def write_all_figures(workdir, frame: pd.DataFrame, tables: dict) -> None:
+  """Every figure of a sweep: hop curves, cold start, selections, cost–quality, reliability."""
+  write_figures(workdir, frame)
+  if not tables["cost_quality"].empty:
+    write_cost_figures(workdir, tables["cost_quality"], tables["aiq"], tables["quality"])
+  if not tables["calibration"].empty:
+    write_reliability_figures(workdir, tables["calibration"], tables["quality"])
 
 
 def write_figures(workdir, frame: pd.DataFrame) -> None:
@@ -500,11 +530,7 @@ def write_cost_figures(workdir, front: pd.DataFrame, aiq: pd.DataFrame, quality)
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  chosen = (
-    {}
-    if quality is None or quality.empty
-    else {(r.setting, r.cell): f"{r.router} ({r.inputs})" for r in quality.itertuples() if r.cell}
-  )
+  chosen = _chosen(quality)
   fig_dir = pathlib.Path(workdir) / "figures"
   fig_dir.mkdir(parents=True, exist_ok=True)
   for setting in front["setting"].unique():
@@ -550,9 +576,9 @@ def write_reliability_figures(workdir, calib: pd.DataFrame, quality) -> None:
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  if quality is None or quality.empty:
+  chosen = _chosen(quality)
+  if not chosen:
     return
-  chosen = {(r.setting, r.cell): f"{r.router} ({r.inputs})" for r in quality.itertuples() if r.cell}
   fig_dir = pathlib.Path(workdir) / "figures"
   fig_dir.mkdir(parents=True, exist_ok=True)
   for setting in calib["setting"].unique():

@@ -9,6 +9,7 @@ a setting's rows and the per-test-row performance of every cell and baseline, fr
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -42,37 +43,67 @@ RESULT_COLUMNS = (
 )
 KEY_COLUMNS = RESULT_COLUMNS[:10]
 METRIC_COLUMNS = RESULT_COLUMNS[11:]
-CELL_COLUMNS = (
-  "setting",
-  "router",
-  "inputs",
-  "hparams",
-  "profile",
-  "graph",
-  "hops",
-  "learn",
-  "norm",
-)
 
 
-def cell_id(
-  router: str, profile: str, graph: str, hops, norm: str, inputs: str = "", hparams: str = ""
-) -> str:
-  """The id of a cell: ``router|inputs|hparams|profile|graph|hops|norm``."""
-  return f"{router}|{inputs}|{hparams}|{profile}|{graph}|{hops}|{norm}"
+class CellKey(NamedTuple):
+  """The identity of a router cell: one point of the design space in one setting.
+
+  The stages emit it with every cell's per-row performance; ``results`` and ``report`` look cells
+  up by it and never re-key them. ``learn`` follows from the profile, so ``id`` leaves it out.
+  """
+
+  setting: str
+  router: str
+  inputs: str
+  hparams: str
+  profile: str
+  graph: str
+  hops: str
+  learn: str
+  norm: str
+
+  @classmethod
+  def of(cls, row) -> CellKey:
+    """The key of a results / stats row (a dict, Series or namedtuple with the key columns)."""
+    get = (lambda k: row[k]) if isinstance(row, pd.Series | dict) else (lambda k: getattr(row, k))
+    return cls(*(str(get(k)) for k in cls._fields))
+
+  @property
+  def name(self) -> str:
+    """``router|inputs|hparams|profile|graph|hops|norm``: the cell within its setting (the
+    ``cell`` / ``name`` columns of quality.csv, aiq.csv and cost_quality.csv)."""
+    fields = (self.router, self.inputs, self.hparams, self.profile, self.graph, self.hops)
+    return "|".join((*fields, self.norm))
+
+  def id(self) -> str:
+    """``setting|name``: the key of the cell's rows in rows.npz."""
+    return f"{self.setting}|{self.name}"
 
 
-def row_cell_id(r) -> str:
-  """``cell_id`` of a results / stats row (a namedtuple or Series with the key columns)."""
-  get = (lambda k: r[k]) if isinstance(r, pd.Series | dict) else (lambda k: getattr(r, k))
-  return cell_id(
-    get("router"),
-    get("profile"),
-    get("graph"),
-    get("hops"),
-    get("norm"),
-    get("inputs"),
-    get("hparams"),
+CELL_COLUMNS = CellKey._fields
+# A profile cell: the cell without its hyperparameters (the grid a selection chooses from).
+PROFILE_CELL = tuple(c for c in CELL_COLUMNS if c != "hparams")
+
+
+def select_best(frame: pd.DataFrame, by, score: str = "val_utility") -> pd.Series:
+  """[len(frame)] bool: per group of ``by``, the first row with the highest ``score``.
+
+  NaN scores count as -inf (ties and all-NaN groups: the first row in frame order). The one
+  selection rule of rp_jax: hyperparameters, profiles and router families are all chosen by it,
+  on validation utilities only.
+  """
+  if frame.empty:
+    return pd.Series(np.zeros(0, bool), index=frame.index)
+  key = frame[score].astype(float).fillna(-np.inf)
+  group = [frame[c] for c in by]
+  top = key == key.groupby(group, sort=False).transform("max")
+  return top & (top.groupby(group, sort=False).cumsum() == 1)
+
+
+def cell_key(setting: str, router: str, inputs: str, hparams: str, spec: ProfileSpec) -> CellKey:
+  """The key of a router cell on profile ``spec``."""
+  return CellKey(
+    setting, router, inputs, hparams, **{k: str(v) for k, v in spec_keys(spec).items()}
   )
 
 
@@ -138,6 +169,20 @@ class CostRows:
     self.calibration += list(calibration)
 
 
+class GridRows(NamedTuple):
+  """What one evaluated router grid adds to its setting's results.
+
+  Attributes:
+    rows: results rows, one per (cell, seed).
+    cells: CellKey -> [Z, Q] per-test-row performance of each seed.
+    cost: cost–quality rows of the cells (empty without costs).
+  """
+
+  rows: list[dict]
+  cells: dict[CellKey, np.ndarray]
+  cost: CostRows
+
+
 @dataclasses.dataclass
 class SettingResult:
   """What the sweep produced for one setting.
@@ -145,7 +190,7 @@ class SettingResult:
   Attributes:
     history, test: the setting's data and test rows.
     rows: results rows (baselines and router cells).
-    cell_rows: cell id -> [R, Q] per-test-row performance of each seed.
+    cell_rows: CellKey -> [Z, Q] per-test-row performance of each seed.
     baselines: name -> Baseline (its kind, rule and selection).
     baseline_rows: name -> [Q] per-test-row performance.
     specs: the profile specs of the setting.
@@ -155,11 +200,17 @@ class SettingResult:
   history: History
   test: metrics.TestSet
   rows: list[dict]
-  cell_rows: dict[str, np.ndarray]
+  cell_rows: dict[CellKey, np.ndarray]
   baselines: dict[str, Baseline]
   baseline_rows: dict[str, np.ndarray]
   specs: list[ProfileSpec]
   cost: CostRows = dataclasses.field(default_factory=CostRows)
+
+  def add(self, grid: GridRows) -> None:
+    """Adds one evaluated router grid's rows, cells and cost rows."""
+    self.rows += grid.rows
+    self.cell_rows.update(grid.cells)
+    self.cost.add(grid.cost.front, grid.cost.scores, grid.cost.calibration)
 
 
 def results_frame(rows: list[dict]) -> pd.DataFrame:
@@ -198,25 +249,22 @@ def cell_stats(
     sd=("avg_performance", "std"),
     seeds=("seed", "count"),
     recall=("new_model_recall", "mean"),
+    precision=("new_model_precision", "mean"),
     new_rate=("new_model_selection_rate", "mean"),
     entropy=("selection_entropy", "mean"),
   ).reset_index()
   lo, hi = [], []
   for setting in stats["setting"].unique():
     sel = stats["setting"] == setting
-    keys = [row_cell_id(r) for r in stats[sel].itertuples()]
+    keys = [CellKey.of(r) for r in stats[sel].itertuples()]
     rows_SxQ = np.stack([results[setting].cell_rows[k].mean(0) for k in keys])
     ci = metrics.bootstrap(jax.random.key(seed), jnp.asarray(rows_SxQ), num_resamples)
     lo += np.asarray(ci["lo"]).tolist()
     hi += np.asarray(ci["hi"]).tolist()
   stats["ci_lo"], stats["ci_hi"] = lo, hi
-  # Per (setting, router, inputs, profile cell): the hyperparameters with the best mean
-  # validation utility (ties, or no validation: the first in config order). Never test rows.
-  profile_cell = ["setting", "router", "inputs", "profile", "graph", "hops", "learn", "norm"]
-  key = stats["val_utility"].fillna(-np.inf)
-  best = key.groupby([stats[c] for c in profile_cell], sort=False).transform("max")
-  first = (key == best).groupby([stats[c] for c in profile_cell], sort=False).cumsum() == 1
-  stats["selected"] = (key == best) & first
+  # Per profile cell: the hyperparameters with the best mean validation utility (ties, or no
+  # validation: the first in config order). Never test rows.
+  stats["selected"] = select_best(stats, PROFILE_CELL)
   return stats
 
 
@@ -282,7 +330,7 @@ def claims(
   key = jax.random.key(seed)
 
   def rows(setting, r):
-    return jnp.asarray(results[setting].cell_rows[row_cell_id(r)].mean(0))
+    return jnp.asarray(results[setting].cell_rows[CellKey.of(r)].mean(0))
 
   def compare(claim, router, text, setting, a, b):
     p = float(metrics.prob_better(key, rows(setting, a), rows(setting, b), num_resamples))
@@ -356,12 +404,8 @@ def select_cells(stats: pd.DataFrame) -> pd.DataFrame:
   """Per (setting, router, inputs): the cell (profile and hyperparameters) with the best mean
   validation utility over seeds (ties: the first in config order). Test rows play no part."""
   if stats.empty:
-    return stats
-  key = stats["val_utility"].fillna(-np.inf)
-  group = [stats[c] for c in ("setting", "router", "inputs")]
-  best = key.groupby(group, sort=False).transform("max")
-  first = (key == best).groupby(group, sort=False).cumsum() == 1
-  return stats[(key == best) & first].reset_index(drop=True)
+    return pd.DataFrame(columns=[*CELL_COLUMNS, "val_utility"])
+  return stats[select_best(stats, ("setting", "router", "inputs"))].reset_index(drop=True)
 
 
 def choice_text(r) -> str:
@@ -413,30 +457,27 @@ def quality_table(
   sel = select_cells(stats)
   if sel.empty:
     return pd.DataFrame(columns=list(QUALITY_COLUMNS))
-  key = sel["val_utility"].fillna(-np.inf)
+  util = sel["val_utility"]
   if eligible is not None:
-    key = key.where(sel["router"].isin(eligible), -np.inf)
-  group = [sel[c] for c in ("setting", "inputs")]
-  top = (key == key.groupby(group, sort=False).transform("max")) & (
-    (key == key.groupby(group, sort=False).transform("max")).groupby(group).cumsum() == 1
-  )
+    util = util.where(sel["router"].isin(eligible), -np.inf)
+  top = select_best(sel.assign(eligible_utility=util), ("setting", "inputs"), "eligible_utility")
   best = sel[top].assign(choice_prefix=lambda f: f["router"] + ": ", name="best")
   sel = pd.concat([sel.assign(choice_prefix="", name=sel["router"]), best], ignore_index=True)
   out = []
   single = sel[~sel["setting"].str.startswith("lomo:")]
   for _, r in single.iterrows():
-    res = results[r["setting"]]
-    rows = res.cell_rows[row_cell_id(r)].mean(0)
+    res, key = results[r["setting"]], CellKey.of(r)
+    rows = res.cell_rows[key].mean(0)
     stat = _versus_lookup(rows, res.baseline_rows[LOOKUP], num_resamples, seed)
     choice = r["choice_prefix"] + choice_text(r)
-    cell = row_cell_id(r)
+    cell = key.name
     out.append(
       (r["setting"], r["name"], r["inputs"], choice, r["val_utility"], *stat, r["recall"], cell)
     )
   folds = sel[sel["setting"].str.startswith("lomo:")]
   for (router, inputs), g in folds.groupby(["name", "inputs"], sort=False):
     rows = np.stack(
-      [results[r["setting"]].cell_rows[row_cell_id(r)].mean(0) for _, r in g.iterrows()]
+      [results[r["setting"]].cell_rows[CellKey.of(r)].mean(0) for _, r in g.iterrows()]
     )
     look = np.stack([results[f].baseline_rows[LOOKUP] for f in g["setting"]])
     stat = _versus_lookup(rows, look, num_resamples, seed)
@@ -448,17 +489,13 @@ def quality_table(
   return pd.DataFrame(out, columns=list(QUALITY_COLUMNS))
 
 
-def lomo_table(stats: pd.DataFrame, frame: pd.DataFrame, results: dict[str, SettingResult]):
+def lomo_table(stats: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
   """``lomo.csv``: per fold and (router, inputs), the validation-selected cell's test numbers and
   the lookup without the held-out model (``task_best_pairs`` of the fold: it never picks it)."""
   sel = select_cells(stats)
   sel = sel[sel["setting"].str.startswith("lomo:")]
   out = []
   for _, r in sel.iterrows():
-    f = frame[(frame["setting"] == r["setting"]) & (frame["router"] == r["router"])]
-    f = f[(f["inputs"] == r["inputs"]) & (f["hparams"] == r["hparams"])]
-    f = f[(f["profile"] == r["profile"]) & (f["graph"] == r["graph"]) & (f["norm"] == r["norm"])]
-    f = f[f["hops"].astype(str) == str(r["hops"])]
     look = frame[(frame["setting"] == r["setting"]) & (frame["router"] == LOOKUP)]
     out.append(
       (
@@ -466,9 +503,9 @@ def lomo_table(stats: pd.DataFrame, frame: pd.DataFrame, results: dict[str, Sett
         r["inputs"],
         r["setting"].removeprefix("lomo:"),
         choice_text(r),
-        float(f["avg_performance"].mean()),
-        float(f["new_model_recall"].mean()),
-        float(f["new_model_precision"].mean()),
+        float(r["mean"]),
+        float(r["recall"]),
+        float(r["precision"]),
         float(look["avg_performance"].iloc[0]) if len(look) else float("nan"),
       )
     )
@@ -487,3 +524,41 @@ def cost_tables(
   scores = pd.DataFrame([r for s in results.values() for r in s.cost.scores])
   calib = pd.DataFrame([r for s in results.values() for r in s.cost.calibration])
   return front, scores, calib
+
+
+# -- every table of a sweep ----------------------------------------------------------------------------
+
+
+class StatsOptions(NamedTuple):
+  """How the statistics are computed.
+
+  Attributes:
+    routers: the router families (rows of other names are baselines).
+    num_resamples: paired bootstrap resamples.
+    seed: the bootstrap's seed (cells, baselines, claims and quality use seed, +1, +2).
+    eligible: families validated alike (same folds): the 'best' row chooses among them.
+  """
+
+  routers: tuple[str, ...]
+  num_resamples: int
+  seed: int
+  eligible: tuple[str, ...] | None = None
+
+
+def tables(frame: pd.DataFrame, by_setting: dict[str, SettingResult], opts: StatsOptions) -> dict:
+  """Every statistic of a sweep: ``stats`` (cells), ``bstats`` (baselines), ``evidence``
+  (claims) and the frames written as ``quality``, ``lomo``, ``cost_quality``, ``aiq`` and
+  ``calibration`` CSV files. The report formats exactly these."""
+  nb, seed = opts.num_resamples, opts.seed
+  stats = cell_stats(frame, by_setting, opts.routers, nb, seed)
+  front, aiq, calib = cost_tables(by_setting)
+  return {
+    "stats": stats,
+    "bstats": baseline_stats(frame, by_setting, opts.routers, nb, seed),
+    "evidence": claims(stats, by_setting, opts.routers, nb, seed + 1),
+    "quality": quality_table(stats, by_setting, nb, seed + 2, eligible=opts.eligible),
+    "lomo": lomo_table(stats, frame),
+    "cost_quality": front,
+    "aiq": aiq,
+    "calibration": calib,
+  }

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from rp_jax import calibration as cal
+from rp_jax.cost import calibration as cal
 
 NAN = np.nan
 

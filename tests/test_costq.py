@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from rp_jax import costq as cq
+from rp_jax.cost import costq as cq
 
 NAN = np.nan
 
@@ -199,17 +199,20 @@ def validation_rows(seed=2, num_rows=60):
 
 def test_lambda_grid_spans_from_argmax_to_cheapest():
   p_QxA, cost_QxA, _, _ = validation_rows()
-  lambdas_U = cq.lambda_grid(p_QxA, cost_QxA, num_lambdas=17)
-  assert lambdas_U.shape == (17,) and lambdas_U[0] == 0 and (np.diff(lambdas_U) >= 0).all()
+  lambdas_U = cq.lambda_grid(cost_QxA, num_lambdas=17)
+  assert lambdas_U.shape == (17,) and lambdas_U[0] == 0 and (np.diff(lambdas_U) > 0).all()
+  spread = np.median(cost_QxA.max(1) - cost_QxA.min(1))
+  np.testing.assert_allclose(lambdas_U[[1, 16]], np.array([1e-3, 1e3]) / spread, rtol=1e-6)
   choice_UxQ = np.asarray(cq.route_utility(p_QxA, cost_QxA, lambdas_U))
   np.testing.assert_array_equal(choice_UxQ[0], np.argmax(p_QxA, axis=1))
   np.testing.assert_array_equal(choice_UxQ[-1], np.argmin(cost_QxA, axis=1))
-  assert len({tuple(c) for c in choice_UxQ}) >= 10  # the grid follows the switch points
+  assert len({tuple(c) for c in choice_UxQ}) >= 4  # the middle of the grid trades p̂ for cost
+  assert (cq.lambda_grid(np.ones((5, 3)), 9) == 0).all()  # no cost spread: no trade-off
 
 
 def test_budget_mode_meets_the_budget_on_validation():
   val = validation_rows()
-  lambdas_U = cq.lambda_grid(*val[:2], num_lambdas=33)
+  lambdas_U = cq.lambda_grid(val[1], num_lambdas=33)
   quality_U, cost_U = (np.asarray(v, np.float64) for v in cq.front(*val, lambdas_U))
   for budget in np.quantile(cost_U, [0.1, 0.5, 0.9]):
     pick = cq.pick_lambda(*val, lambdas_U, max_cost=budget)
@@ -226,7 +229,7 @@ def test_budget_mode_meets_the_budget_on_validation():
 
 def test_quality_mode_picks_the_cheapest_lambda_reaching_the_target():
   val = validation_rows()
-  lambdas_U = cq.lambda_grid(*val[:2], num_lambdas=33)
+  lambdas_U = cq.lambda_grid(val[1], num_lambdas=33)
   quality_U, cost_U = (np.asarray(v, np.float64) for v in cq.front(*val, lambdas_U))
   target = np.quantile(quality_U, 0.5)
   pick = cq.pick_lambda(*val, lambdas_U, min_quality=target)

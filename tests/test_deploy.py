@@ -12,10 +12,12 @@ import pytest
 from configs import route as route_config
 from configs import test as test_config
 from rp_jax import deploy, stages
+from rp_jax.cost import costq
+from rp_jax.cost import model as cost_model
+from rp_jax.cost import stage as frontier
 from rp_jax.data import load_history
-from rp_jax.routers import grid, registry, validation
-from rp_jax.routers.data import make_router_data
-from rp_jax.types import DataError
+from rp_jax.routers import registry
+from rp_jax.types import TEST, DataError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -54,36 +56,68 @@ def test_save_load_roundtrip_routes_identically(fitted):
   assert not any(p.suffix == ".tmp" for p in folder.iterdir())
 
 
+def with_training_tokens(h):
+  """The History with token counts on its training rows (the usage log is then those rows, and
+  the sweep's cost estimate of a test row is exactly what a deployed router estimates)."""
+  tok = h.tokens_QxMx2.copy()
+  tr = h.query_split != TEST
+  tok[tr] = np.random.default_rng(0).integers(10, 400, tok[tr].shape).astype(np.float32)
+  return h.replace(tokens_QxMx2=tok)
+
+
 @pytest.mark.parametrize("router", registry.ROUTERS)
-def test_deployed_router_routes_the_test_rows_as_evaluated(router):
-  """The bundle's routing of the test rows equals the evaluated cell's choices, per family."""
+def test_deployed_router_routes_the_test_rows_as_the_sweep_evaluated_them(router):
+  """For every family: the bundle routes the test rows exactly as the sweep's grid evaluated
+  that cell, by plain argmax and by cost at every λ of the setting's grid."""
   c = _config()
-  history = stages.router_history(load_history(c.data, "standard"), c.data.query_format)
   profile = "flat:TQD" if router == "sim" else c.route.profile
-  bundle = deploy.fit(c, history, profile, router, seed=1, log=lambda s: None)
-  _, embed = stages.make_embed(c)
-  q_emb = np.asarray(embed(history.query_texts), np.float32)
-  data = make_router_data(history, q_emb)
-  static = grid.resolve_config(router, bundle.static_config(), data)
-  # The sweep's cell: same features, stratified validation split of seed 1, hyperparameters.
-  split = validation.stratified_split(data.train_task_Q, c.val_fraction, 1)
-  evaluated = grid.train_cell(
-    router, static, data, bundle.profile_AxD, 1, bundle.hparams, split=split, return_state=False
+  with c.unlocked():
+    c.profiles = ("index", profile)
+    c.seeds = 2
+  history = with_training_tokens(
+    stages.router_history(load_history(c.data, "standard"), c.data.query_format)
   )
-  deployed = deploy.route_embeddings(bundle, q_emb[history.test_queries])
-  np.testing.assert_array_equal(deployed, np.asarray(evaluated["choices"]))
+  ctx = stages.make_context(c, history, stages.make_embed(c)[1])
+  rin = stages.router_inputs(ctx, stages.profiles(ctx, lambda s: None), "prompt")
+  swept = stages.router_grid(ctx, router, rin, lambda s: None)  # the sweep's grid path
+  bundle = deploy.fit(c, history, profile, router, seed=1, log=lambda s: None)
+  texts = [history.query_texts[i] for i in history.test_queries]
+  q_emb = ctx.query_emb_QxD[history.test_queries]
+  np.testing.assert_array_equal(
+    deploy.route_embeddings(bundle, q_emb), swept["choices_SxZxQ"][1, 1], err_msg=router
+  )
+  # Cost routing: the sweep's calibrated p̂ of that cell, its cost estimates and λ grid.
+  p_test, _ = frontier.calibrate(*(swept[k][1:2, 1:2] for k in SCORE_KEYS))
+  cs = ctx.cost
+  want_UxQ = np.asarray(costq.route_utility(p_test[0, 0], cs.cost_est_QxA, cs.lambdas_U))
+  model = cost_model.CostModel.from_arrays(bundle.cost)
+  np.testing.assert_array_equal(model.lambdas_U, cs.lambdas_U)
+  rows = np.arange(len(texts))
+  tasks = [history.task_names[t] for t in history.query_task[history.test_queries]]
+  for u, lam in enumerate(cs.lambdas_U):
+    got, est, _ = deploy.route_indices(bundle, texts, ctx.embed, tasks, lam=float(lam))
+    np.testing.assert_array_equal(est, cs.cost_est_QxA[rows, got])  # the same cost estimates
+    # The same choices, up to float32 ties: the bundle scores from its saved state in its own
+    # compiled call, so a utility may differ in the last bits; where a choice differs, the
+    # sweep's utilities of the two choices tie to 1e-5.
+    u_QxA = p_test[0, 0] - lam * cs.cost_est_QxA
+    differ = got != want_UxQ[u]
+    gap = np.abs(u_QxA[rows, got] - u_QxA[rows, want_UxQ[u]])
+    assert differ.mean() <= 0.05 and (gap[differ] < 1e-5).all(), (router, lam, gap[differ])
   if router == "graph":
     # The graph's query nodes are the training queries of the evaluated cell (validation
     # queries held out), not every training query.
     n_nodes = bundle.state["nodes_NxD"].shape[0]
-    assert 0 < n_nodes < data.num_train
+    assert 0 < n_nodes < rin.data.num_train
+
+
+SCORE_KEYS = ("test_scores_SxZxQxA", "val_scores_SxZxVxA", "val_labels_SxZxVxA")
 
 
 def test_add_candidate_without_retraining(fitted):
   c, history, bundle, _ = fitted
   embed = stages.make_embed(c)[1]
-  spec = deploy.parse_profile(c.route.profile)
-  prof = deploy.profile_for_models(c, history, spec, embed, 0)
+  prof = deploy.profile_for_models(c, history, c.route.profile, embed, 0)
   extra = "new-model"
   new_D = prof[0] * 3.0 + 0.5  # a profile unlike any candidate's
   grown = deploy.add_candidate(bundle, extra, new_D, np.array([0.2, 0.6]))
@@ -115,7 +149,7 @@ def test_sim_router_picks_an_added_model_that_matches_the_query(tmp_path):
   bundle = deploy.fit(c, history, "flat:TQD", "sim", log=lambda s: None)
   _, embed = stages.make_embed(c)
   text = "a very particular query about zebras and quasars"
-  grown = deploy.add_candidate(bundle, "zebra-expert", embed([text])[0])
+  grown = deploy.add_candidate(bundle, "zebra-expert", embed([text])[0], np.array([0.1, 0.2]))
   assert deploy.route_texts(grown, [text], embed) == ["zebra-expert"]
   deploy.save(grown, tmp_path)
   assert deploy.route_texts(deploy.load(tmp_path), [text], embed) == ["zebra-expert"]
@@ -167,7 +201,7 @@ def test_budget_routing_with_the_bundles_cost_model(fitted, tmp_path):
   assert bundle.cost  # the synthetic data has prices and token counts
   _, embed = stages.make_embed(c)
   texts = [history.query_texts[i] for i in history.test_queries[:30]]
-  model = deploy.costmodel.CostModel.from_arrays(bundle.cost)
+  model = cost_model.CostModel.from_arrays(bundle.cost)
   scores = deploy.score_embeddings(bundle, np.asarray(embed(texts), np.float32))
   zero, _, used = deploy.route_indices(bundle, texts, embed, lam=0.0)
   # λ = 0: the argmax of the calibrated p̂ (per-candidate maps may reorder raw scores).
@@ -195,18 +229,14 @@ def test_cross_validated_router_deploys_as_the_evaluated_ensemble(router):
   c = _config()
   with c.unlocked():
     c.val_folds = 3
+    c.profiles = (c.route.profile,)
+    c.seeds = 3
   history = stages.router_history(load_history(c.data, "standard"), c.data.query_format)
   bundle = deploy.fit(c, history, c.route.profile, router, seed=2, log=lambda s: None)
   assert bundle.info["folds"] == 3
   assert all(np.shape(x)[0] == 3 for x in jax.tree.leaves(bundle.state))  # one per fold
-  _, embed = stages.make_embed(c)
-  q_emb = np.asarray(embed(history.query_texts), np.float32)
-  data = make_router_data(history, q_emb)
-  folds = validation.validation_splits(data, c.val_fraction, 3, [2])
-  split = type(folds)(*(x[0] for x in folds))
-  static = grid.resolve_config(router, bundle.static_config(), data)
-  evaluated = grid.train_cell(
-    router, static, data, bundle.profile_AxD, 2, bundle.hparams, split=split, return_state=False
-  )
-  deployed = deploy.route_embeddings(bundle, q_emb[history.test_queries])
-  np.testing.assert_array_equal(deployed, np.asarray(evaluated["choices"]))
+  ctx = stages.make_context(c, history, stages.make_embed(c)[1])
+  rin = stages.router_inputs(ctx, stages.profiles(ctx, lambda s: None), "prompt")
+  swept = stages.router_grid(ctx, router, rin, lambda s: None)
+  deployed = deploy.route_embeddings(bundle, ctx.query_emb_QxD[history.test_queries])
+  np.testing.assert_array_equal(deployed, swept["choices_SxZxQ"][0, 2])

@@ -1,11 +1,16 @@
 """The cost–quality stage: cost estimates, fronts over the λ axis, baselines on the same axes."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from configs import test as test_config
-from rp_jax import costq, frontier, metrics
+from rp_jax import metrics
+from rp_jax.cost import costq
+from rp_jax.cost import model as cost_model
+from rp_jax.cost import stage as frontier
 from rp_jax.data import load_history
 from rp_jax.routers.baselines import baselines
 from rp_jax.types import TEST
@@ -19,24 +24,55 @@ def setting():
   return h, test, bl, frontier.cost_setting(h, test, bl)
 
 
+def with_training_tokens(h):
+  """The History with token counts on its training rows too (the usage log is then those)."""
+  tok = h.tokens_QxMx2.copy()
+  rng = np.random.default_rng(0)
+  tr = h.query_split != TEST
+  tok[tr] = rng.integers(10, 400, tok[tr].shape).astype(np.float32)
+  return h.replace(tokens_QxMx2=tok)
+
+
 def test_completion_estimates_use_training_rows_or_leave_one_out(setting):
   h, test, _, _ = setting
-  est = frontier.completion_estimates(h, test)
-  assert est.shape == (test.num_rows, test.num_candidates) and np.isfinite(est).all()
-  # Without training token counts (the public release): leave-one-out over the test rows.
-  tok = h.tokens_QxMx2.copy()
-  tok[h.query_split != TEST] = np.nan
-  h2 = h.replace(tokens_QxMx2=tok)
-  loo = frontier.completion_estimates(h2, test)
-  comp = tok[np.ix_(test.query_ids, h.candidates)][..., 1]
-  task = h.query_task[test.query_ids]
+  q = test.query_ids
+  # The synthetic world, like the public release, has token counts on its test rows only: the
+  # log is the *other* test rows of the same (task, candidate) (leave-one-out).
+  assert not np.isfinite(h.tokens_QxMx2[h.train_queries]).any()
+  loo = cost_model.usage_log(h).completion_tokens(h.query_task[q], q)
+  comp = h.tokens_QxMx2[np.ix_(q, h.candidates)][..., 1]
+  task = h.query_task[q]
   r, a = 0, 1
-  others = [q for q in range(len(task)) if task[q] == task[r] and q != r]
+  others = [i for i in range(len(task)) if task[i] == task[r] and i != r]
   assert loo[r, a] == pytest.approx(np.median(comp[others, a]))
   # A row's own completion count never enters its estimate.
-  tok[test.query_ids[r], h.candidates[a], 1] = 1e9
-  again = frontier.completion_estimates(h.replace(tokens_QxMx2=tok), test)
+  tok = h.tokens_QxMx2.copy()
+  tok[q[r], h.candidates[a], 1] = 1e9
+  again = cost_model.usage_log(h.replace(tokens_QxMx2=tok)).completion_tokens(h.query_task[q], q)
   assert again[r, a] == pytest.approx(loo[r, a])
+  # With training token counts, the log is the training rows: medians per (task, candidate).
+  h2 = with_training_tokens(h)
+  est = cost_model.usage_log(h2).completion_tokens(h.query_task[q], q)
+  comp_tr = h2.tokens_QxMx2[np.ix_(h.train_queries, h.candidates)][..., 1]
+  for i, a in [(0, 0), (0, 1), (5, 2)]:
+    want = np.median(comp_tr[h.query_task[h.train_queries] == h.query_task[q[i]], a])
+    assert est[i, a] == pytest.approx(want)
+  # The sweep's cost estimate of the test rows is then the deployed router's estimate of their
+  # texts (the same function of the same usage statistics).
+  cs = frontier.cost_setting(h2, test, baselines(h2, test))
+  model = cost_model.CostModel(
+    *([np.zeros(test.num_candidates)] * 2),
+    np.zeros(2),
+    h2.prices_Mx2[h2.candidates],
+    *dataclasses.astuple(cost_model.usage_log(h2))[:3],
+    cs.lambdas_U,
+    *([np.zeros((0, test.num_candidates))] * 3),
+  )
+  texts = [h2.query_texts[i] for i in q]
+  np.testing.assert_array_equal(cs.cost_est_QxA, model.expected_cost(texts, h2.query_task[q]))
+  np.testing.assert_array_equal(
+    cs.lambdas_U, cost_model.setting_lambdas(h2, cost_model.usage_log(h2))
+  )
 
 
 def test_fronts_span_argmax_to_cheapest_and_equal_a_loop(setting):

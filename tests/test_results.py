@@ -18,17 +18,18 @@ Q = 40
 def _setting():
   """Two flat/emb_gnn cells x 3 seeds for mlp (hand-made per-row performance), one baseline."""
   rng = np.random.default_rng(0)
+  key = lambda profile, graph, hops, norm: results.CellKey(
+    "standard", "mlp", "prompt", "", profile, graph, str(hops), "tf", norm
+  )
   cells = {
-    results.cell_id("mlp", "flat", "TQD", 0, "", "prompt"): rng.integers(0, 2, (3, Q)).astype(
-      np.float32
-    ),
-    results.cell_id("mlp", "emb_gnn", "TQD", 2, "sym", "prompt"): np.ones((3, Q), np.float32),
-    results.cell_id("mlp", "emb_gnn", "TQ", 2, "sym", "prompt"): np.ones((3, Q), np.float32) * 0.5,
-    results.cell_id("mlp", "emb_gnn", "TD", 2, "sym", "prompt"): np.zeros((3, Q), np.float32),
+    key("flat", "TQD", 0, ""): rng.integers(0, 2, (3, Q)).astype(np.float32),
+    key("emb_gnn", "TQD", 2, "sym"): np.ones((3, Q), np.float32),
+    key("emb_gnn", "TQ", 2, "sym"): np.ones((3, Q), np.float32) * 0.5,
+    key("emb_gnn", "TD", 2, "sym"): np.zeros((3, Q), np.float32),
   }
   rows = []
-  for key, perf_ZxQ in cells.items():
-    router, inputs, hparams, profile, graph, hops, norm = key.split("|")
+  for k, perf_ZxQ in cells.items():
+    _, router, inputs, hparams, profile, graph, hops, _, norm = k
     for seed in range(3):
       rows.append(
         {
@@ -83,7 +84,7 @@ def test_cell_stats_means_and_paired_bootstrap():
   frame, by_setting, cells, _ = _setting()
   stats = results.cell_stats(frame, by_setting, ROUTERS, 200, 0)
   assert len(stats) == 4 and set(stats["seeds"]) == {3}
-  keys = [results.row_cell_id(r) for r in stats.itertuples()]
+  keys = [results.CellKey.of(r) for r in stats.itertuples()]
   for r, k in zip(stats.itertuples(), keys, strict=True):
     assert r.mean == pytest.approx(cells[k].mean(), abs=1e-6)
     assert r.sd == pytest.approx(cells[k].mean(1).std(ddof=1), abs=1e-6)
@@ -134,7 +135,13 @@ def test_summary_prints_the_computed_numbers(tmp_path):
   c = ml_collections.ConfigDict(
     {
       "name": "t",
-      "data": {"source": "synthetic", "data_dir": "", "query_format": "prompt"},
+      "data": {
+        "source": "synthetic",
+        "data_dir": "",
+        "query_format": "prompt",
+        "synthetic_seed": 0,
+        "synthetic_scale": 1.0,
+      },
       "settings": ("standard",),
       "encoder": "hashing",
       "summarizer": "template",
@@ -146,7 +153,8 @@ def test_summary_prints_the_computed_numbers(tmp_path):
       "bootstrap": 200,
     }
   )
-  report.write_summary(tmp_path, c, by_setting, stats, bstats, ev, {"total": 1.0})
+  tables = {"stats": stats, "bstats": bstats, "evidence": ev}
+  report.write_summary(tmp_path, report.SummaryInputs(c, by_setting, tables, {"total": 1.0}))
   text = (tmp_path / "summary.md").read_text()
   flat = stats[stats["profile"] == "flat"].iloc[0]
   half = (flat["ci_hi"] - flat["ci_lo"]) / 2

@@ -9,11 +9,9 @@ import numpy as np
 import pytest
 
 from rp_jax import config as rp_config
-from rp_jax import metrics, stages
+from rp_jax import stages
 from rp_jax.data import load_history
 from rp_jax.routers import grid, validation
-from rp_jax.routers.baselines import baselines
-from rp_jax.routers.data import make_router_data
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +21,8 @@ def world():
   c.profiles = ("index",)
   c.seeds = 2
   h = stages.router_history(load_history(c.data, "standard"), "prompt")
-  test = metrics.TestSet.from_history(h)
-  _, embed = stages.make_embed(c)
-  pset = stages.profiles(c, h, rp_config.profile_specs(c, "standard"), embed, lambda s: None)
-  prof = stages.normalize_profiles(pset.profile_SxZxMxD, "l2")[:, :, h.candidates]
-  emb = np.asarray(embed(h.query_texts), np.float32)
-  return h, test, prof, emb
+  ctx = stages.make_context(c, h, stages.make_embed(c)[1])
+  return ctx, stages.profiles(ctx, lambda s: None)
 
 
 def avg(choices_Q, test):
@@ -37,11 +31,12 @@ def avg(choices_Q, test):
 
 @pytest.mark.parametrize("inputs", ["prompt", "prompt+task"])
 def test_mf_beats_the_per_task_lookup_on_the_synthetic_default(world, inputs):
-  h, test, prof, emb = world
-  lookup = avg(baselines(h, test)["task_best_pairs"].sel_QxA.argmax(1), test)
-  data = make_router_data(h, stages.query_features(h, emb, inputs))
-  splits = validation.stratified_splits(data, 0.1, [0, 1])
-  res = grid.train_grid("mf", None, data, prof, [0, 1], {}, splits=splits)
+  ctx, pset = world
+  test = ctx.test
+  lookup = avg(ctx.baselines["task_best_pairs"].sel_QxA.argmax(1), test)
+  rin = stages.router_inputs(ctx, pset, inputs)  # the sweep's own input pipeline
+  splits = validation.stratified_splits(rin.data, 0.1, [0, 1])
+  res = grid.train_grid("mf", None, rin.data, rin.profile_SxZxAxD, [0, 1], {}, splits=splits)
   perf = [avg(res.choices_SxZxQ[0, z], test) for z in range(2)]
   # Measured: lookup 0.597; MF 0.607 / 0.613 (prompt), 0.608 / 0.608 (prompt+task).
   assert min(perf) > lookup + 0.005, (perf, lookup)

@@ -6,6 +6,7 @@ import pytest
 from configs import test as test_config
 from rp_jax import results, stages
 from rp_jax.data import hold_out, leave_one_out, load_history, load_routeprofile
+from rp_jax.profiles.build import ProfileSet
 from rp_jax.types import TEST, TRAIN
 
 
@@ -29,12 +30,16 @@ def test_router_history_reads_prompts_or_raw_queries(history):
 
 def test_query_features_add_the_task_one_hot(history):
   emb = np.random.default_rng(0).normal(size=(history.num_queries, 5)).astype(np.float32)
-  np.testing.assert_array_equal(stages.query_features(history, emb, "prompt"), emb)
-  f = stages.query_features(history, emb, "prompt+task")
-  assert f.shape == (history.num_queries, 5 + history.num_tasks)
+  T = history.num_tasks
+  np.testing.assert_array_equal(stages.query_features(emb, history.query_task, T, "prompt"), emb)
+  f = stages.query_features(emb, history.query_task, T, "prompt+task")
+  assert f.shape == (history.num_queries, 5 + T)
   np.testing.assert_array_equal(f[:, :5], emb)
   np.testing.assert_array_equal(f[:, 5:].argmax(1), history.query_task)
   assert (f[:, 5:].sum(1) == 1).all()
+  # An unknown task (-1, e.g. a deployed router's request without a known task): no one-hot.
+  g = stages.query_features(emb[:2], np.asarray([-1, 1]), T, "prompt+task")
+  assert g[0, 5:].sum() == 0 and g[1, 5 + 1] == 1
 
 
 def test_normalize_profiles_puts_every_family_on_one_scale():
@@ -84,19 +89,23 @@ def test_selection_never_reads_test_rows(config, history):
   te = h.query_split == TEST
   bad[te] = rng.random(bad[te].shape).astype(np.float32)
   h_bad = h.replace(outcomes_QxM=bad)
-  emb = np.asarray(embed(h.query_texts), np.float32)
-  prof = rng.normal(size=(2, 1, h.num_models, 8)).astype(np.float32)[:, :, h.candidates]
-  prof = np.repeat(prof, int(config.seeds), axis=1)
+  config = config.copy_and_resolve_references()
   with config.unlocked():
     config.mf.learning_rate = (3e-3, 3e-2)
     config.mf.epochs = 5
-  seeds = list(range(int(config.seeds)))
+    config.profiles = ("index", "flat:TQD")
+  prof = rng.normal(size=(2, 1, h.num_models, 8)).astype(np.float32)
+  prof = np.repeat(prof, int(config.seeds), axis=1)
   for router in ("mf", "knn", "mlp"):
-    a = stages.router_grid(router, config, h, emb, prof, seeds, lambda s: None)
-    b = stages.router_grid(router, config, h_bad, emb, prof, seeds, lambda s: None)
+    out = []
+    for hist in (h, h_bad):
+      ctx = stages.make_context(config, hist, embed)
+      pset = ProfileSet(list(ctx.specs), prof, np.zeros(2, bool), {}, {}, {})
+      out.append(stages.router_grid(ctx, router, stages.router_inputs(ctx, pset, "prompt"), print))
+    a, b = out
     np.testing.assert_array_equal(a["val_utility_SxZ"], b["val_utility_SxZ"], err_msg=router)
     np.testing.assert_array_equal(a["choices_SxZxQ"], b["choices_SxZxQ"], err_msg=router)
-  # results.select_cells reads validation utilities only: shuffling test performance in the
+  # results.select_best reads validation utilities only: shuffling test performance in the
   # stats leaves the selection alone.
   stats = results.pd.DataFrame(
     {

@@ -38,7 +38,7 @@ FORBIDDEN = {
     "rp_jax.config",
   ),
   "rp_jax.data": ("rp_jax.stages", "rp_jax.sweep", "rp_jax.report", "rp_jax.routers"),
-  "rp_jax.frontier": ("rp_jax.sweep", "rp_jax.report", "rp_jax.stages"),
+  "rp_jax.cost": ("rp_jax.sweep", "rp_jax.report", "rp_jax.stages", "rp_jax.deploy"),
 }
 
 

@@ -89,7 +89,7 @@ def test_outputs_columns_and_rows(first_run):
     perf_QxA = history.outcomes_QxM[np.ix_(history.test_queries, history.candidates)]
     c = cells[cells["setting"] == setting]
     for r in c.itertuples():
-      key = f"{setting}|{results.row_cell_id(r)}"
+      key = results.CellKey.of(r._asdict() | {"setting": setting}).id()
       per_row = rows[key][r.seed]
       assert per_row.shape == (len(perf_QxA),)
       assert (per_row[:, None] == perf_QxA).any(1).all(), key

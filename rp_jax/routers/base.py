@@ -33,9 +33,12 @@ class RouterFns(NamedTuple):
   state: Callable[..., State]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Family:
   """One router family: its static config type, traced hyperparameters and builder.
+
+  Families are module-level singletons compared by identity, so a Family is a valid static
+  argument of ``jax.jit`` (a compiled grid is keyed by the family object itself).
 
   Attributes:
     name: registry name ("sim", "mlp", "graph", ...).

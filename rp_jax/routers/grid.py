@@ -16,10 +16,14 @@ a CPU, where the memory-bound step does not gain from batching); ``shard`` split
 over all visible devices. Profiles may be given over the whole pool (``[S, M, D]``; the candidate
 rows are sliced here, once, outside the compiled function), over the candidates (``[S, A, D]``),
 or per seed (``[S, Z, A, D]``, e.g. trainable profiles; then the seed axis is vmapped jointly).
-Training-free families (sim) are applied once per profile and broadcast over seeds.
 
-``rp_jax.tracing.TRACES["router_grid"]`` (and ``"router_cell"``, ``"router_scores"``) count
-compilations (tests assert one compile per grid).
+One engine for every family: a training-free family (sim, kNN) is a zero-epoch cell of the same
+``make_cell``; a seed-free one (sim) does not depend on its key, so vmapping over seeds computes
+its test scores once. ``train_cell`` is ``train_grid`` with one profile and one seed. Validation
+splits carry an explicit fold axis ([Z, Y, V]; ``with_fold_axis``).
+
+``rp_jax.tracing.TRACES["router_grid"]`` (and ``"router_scores"``) count compilations (tests
+assert one compile per grid).
 """
 
 from __future__ import annotations
@@ -68,56 +72,82 @@ class GridResult(NamedTuple):
   scores: Any = None
 
 
-def resolve_config(router: str, config, data: RouterData):
+@dataclasses.dataclass(frozen=True)
+class GridOptions:
+  """How ``train_grid`` runs its cells (none of it changes what a cell computes).
+
+  Attributes:
+    chunk_size: > 0 maps over the profile axis in chunks of this size (bounds memory).
+    sequential: train the cells one after another inside the compiled call (no vmap). On a CPU
+      this is the fastest per cell: the training step is memory-bound, and vmapping multiplies
+      the working set (parameters and Adam moments, ~21 MB per MLPRouter cell) beyond the cache.
+      Seed-free families (sim) always vmap (their cells are a few matmuls).
+    shard: split the profile axis over all visible devices (ignored with chunking or
+      ``sequential``).
+    return_state: also return the kept state (leading [S, Z] axes).
+    return_scores: also return the test and validation scores of the kept state.
+    report_progress: call ``rp_jax.progress.on_epoch`` after every epoch of every cell (see
+      ``rp_jax.progress.tracking``).
+  """
+
+  chunk_size: int = 0
+  sequential: bool = False
+  shard: bool = False
+  return_state: bool = False
+  return_scores: bool = False
+  report_progress: bool = False
+
+
+def resolve_config(router, config, data: RouterData):
   """The config with data-dependent static settings fixed on the host (see ``Family.resolve``)."""
-  return registry.family(router).resolve(registry.check_config(router, config), data)
+  fam = registry.as_family(router)
+  return fam.resolve(registry.check_config(fam.name, config), data)
 
 
-def make_cell(
-  router: str,
-  config,
-  data: RouterData,
-  *,
-  return_state=False,
-  return_scores=False,
-  report_progress=False,
-  num_folds=1,
-):
+def with_fold_axis(splits: tr.QuerySplit | None, num_seeds: int) -> tr.QuerySplit | None:
+  """Per-seed splits with an explicit fold axis: [Z, V] -> [Z, 1, V]; [Z, Y, V] unchanged.
+
+  The one place that reads the fold count from array ranks; None (each cell draws its own split)
+  stays None.
+  """
+  if splits is None:
+    return None
+  splits = tr.QuerySplit(*(jnp.asarray(x, jnp.int32) for x in splits))
+  if splits.val_idx.ndim == 2:
+    splits = tr.QuerySplit(*(x[:, None] for x in splits))
+  if splits.val_idx.ndim != 3 or splits.val_idx.shape[0] != num_seeds:
+    raise ValueError(
+      f"splits: expected one split ([Z, V]) or Y folds ([Z, Y, V]) per seed ({num_seeds}); "
+      f"got validation indices of shape {tuple(splits.val_idx.shape)}"
+    )
+  return splits
+
+
+def make_cell(fam, config, data: RouterData, options: GridOptions = GridOptions()):
   """``(profile_AxD, key, hparams, split) -> dict``: train one cell, route the test rows.
 
-  ``split`` None draws the family's default split from the key (trained families only). The dict
-  holds ``choices`` [Q_test], ``train_loss`` [E], ``val_score`` [E], ``best_epoch``,
-  ``val_utility`` and, if asked, ``state`` and ``scores`` (``test`` [Q_test, A], ``val`` [V, A]).
+  ``split`` holds Y folds ([Y, V] / [Y, F] indices), or is None: the cell draws its family's
+  default split from the key (trained families; training-free ones then have no validation). The
+  dict holds ``choices`` [Q_test], ``train_loss`` [E], ``val_score`` [E], ``best_epoch``,
+  ``val_utility`` and, if asked, ``state`` and ``scores`` (``test`` [Q_test, A], ``val`` [V, A],
+  ``val_idx`` [V]).
 
-  With ``num_folds`` K > 1 the split holds K folds ([K, V] / [K, F] indices): the cell trains K
-  models (keys ``fold_in(key, k)``), its validation utility is their mean over the K held-out
-  folds (cross-validation), and it routes with the mean of their scores (a K-model ensemble, so
-  every training query is used); the state gains a leading [K] axis and the validation scores
-  are the K folds' out-of-fold scores [K * V, A].
+  With Y > 1 folds the cell trains Y models (keys ``fold_in(key, y)``), its validation utility is
+  their mean over the Y held-out folds (cross-validation), and it routes with the mean of their
+  scores (a Y-model ensemble, so every training query is used); the state gains a leading [Y] axis
+  and the validation scores are the folds' out-of-fold scores [Y * V, A]. Training-free families
+  are zero-epoch cells of the same function.
   """
-  if num_folds > 1:
-    return _cv_cell(
-      make_cell(
-        router,
-        config,
-        data,
-        return_state=return_state,
-        return_scores=True,
-        report_progress=report_progress,
-      ),
-      num_folds,
-      return_state,
-      return_scores,
-    )
-  fam = registry.family(router)
   fns = fam.make(config, data)
   train = None
   if fns.pieces is not None:
-    loop = dataclasses.replace(fns.loop, report_progress=report_progress)
-    train = tr.make_train(fns.pieces, loop)
+    train = tr.make_train(
+      fns.pieces, dataclasses.replace(fns.loop, report_progress=options.report_progress)
+    )
+  test_q = jnp.asarray(data.test_q_QxD)
 
-  def cell(profile_AxD, key, hparams, split=None):
-    if split is None:
+  def single(profile_AxD, key, hparams, split):
+    if split is None and fns.pieces is not None:
       split = fns.pieces.split(tr.run_keys(key, fns.loop).split)
     if train is not None:
       params, metrics = train(profile_AxD, key, hparams, split)
@@ -126,170 +156,86 @@ def make_cell(
       metrics["best_epoch"] = jnp.int32(0)
     state = fns.state(params, profile_AxD, split, hparams)
     score = lambda q: fam.score(config, state, profile_AxD, q, hparams)
-    test_QxA = score(jnp.asarray(data.test_q_QxD))
-    val_VxA = score(jnp.asarray(data.train_q_QxD)[split.val_idx])
+    test_QxA = score(test_q)
     out = {
       "choices": jnp.argmax(test_QxA, axis=-1).astype(jnp.int32),
       "train_loss": metrics["train_loss"],
       "val_score": metrics["val_score"],
       "best_epoch": metrics["best_epoch"],
-      "val_utility": validation.val_utility(val_VxA, data, split),
+      "state": state,
+      "scores": {"test": test_QxA},
     }
-    if return_state:
-      out["state"] = state
-    if return_scores:
-      out["scores"] = {"test": test_QxA, "val": val_VxA, "val_idx": split.val_idx}
+    if split is None:  # a training-free family without validation queries
+      out["val_utility"] = jnp.full((), jnp.nan, jnp.float32)
+      out["scores"]["val"] = jnp.zeros((0, test_QxA.shape[-1]), test_QxA.dtype)
+      out["scores"]["val_idx"] = jnp.zeros(0, jnp.int32)
+      return out
+    val_VxA = score(jnp.asarray(data.train_q_QxD)[split.val_idx])
+    out["val_utility"] = validation.val_utility(val_VxA, data, split)
+    out["scores"].update(val=val_VxA, val_idx=split.val_idx)
+    return out
+
+  def cell(profile_AxD, key, hparams, split):
+    if split is None:
+      out = single(profile_AxD, key, hparams, None)
+    elif split.val_idx.shape[0] == 1:
+      out = single(profile_AxD, key, hparams, tr.QuerySplit(*(x[0] for x in split)))
+    else:
+      out = _ensemble(single, profile_AxD, key, hparams, split)
+    if not options.return_state:
+      del out["state"]
+    if not options.return_scores:
+      del out["scores"]
     return out
 
   return cell
 
 
-def _cv_cell(cell, num_folds: int, return_state: bool, return_scores: bool):
-  """The K-fold cell of ``make_cell`` (see there) around a single-split cell."""
-
-  def cv_cell(profile_AxD, key, hparams, split):
-    keys = jax.vmap(lambda k: jax.random.fold_in(key, k))(jnp.arange(num_folds))
-    outs = jax.vmap(cell, (None, 0, None, 0))(profile_AxD, keys, hparams, split)
-    test_QxA = outs["scores"]["test"].mean(0)
-    out = {
-      "choices": jnp.argmax(test_QxA, axis=-1).astype(jnp.int32),
-      "train_loss": outs["train_loss"].mean(0),
-      "val_score": outs["val_score"].mean(0),
-      "best_epoch": jnp.round(outs["best_epoch"].mean()).astype(jnp.int32),
-      "val_utility": outs["val_utility"].mean(),
-    }
-    if return_state:
-      out["state"] = outs["state"]
-    if return_scores:
-      val = outs["scores"]["val"]
-      out["scores"] = {
-        "test": test_QxA,
-        "val": val.reshape(-1, val.shape[-1]),
-        "val_idx": outs["scores"]["val_idx"].reshape(-1),
-      }
-    return out
-
-  return cv_cell
+def _ensemble(single, profile_AxD, key, hparams, split):
+  """The Y-fold cell of ``make_cell`` (see there) from its single-split cell."""
+  num_folds = split.val_idx.shape[0]
+  keys = jax.vmap(lambda k: jax.random.fold_in(key, k))(jnp.arange(num_folds))
+  outs = jax.vmap(single, (None, 0, None, 0))(profile_AxD, keys, hparams, split)
+  test_QxA = outs["scores"]["test"].mean(0)
+  val = outs["scores"]["val"]
+  return {
+    "choices": jnp.argmax(test_QxA, axis=-1).astype(jnp.int32),
+    "train_loss": outs["train_loss"].mean(0),
+    "val_score": outs["val_score"].mean(0),
+    "best_epoch": jnp.round(outs["best_epoch"].mean()).astype(jnp.int32),
+    "val_utility": outs["val_utility"].mean(),
+    "state": outs["state"],
+    "scores": {
+      "test": test_QxA,
+      "val": val.reshape(-1, val.shape[-1]),
+      "val_idx": outs["scores"]["val_idx"].reshape(-1),
+    },
+  }
 
 
-@functools.partial(
-  jax.jit,
-  static_argnames=(
-    "router",
-    "config",
-    "per_seed",
-    "chunk_size",
-    "sequential",
-    "return_state",
-    "return_scores",
-    "report_progress",
-    "num_folds",
-  ),
-)
-def _trained_grid(
-  router,
-  config,
-  data,
-  profile,
-  keys_Z,
-  hparams_S,
-  splits_Z,
-  *,
-  per_seed,
-  chunk_size,
-  return_state,
-  sequential,
-  return_scores=False,
-  report_progress=False,
-  num_folds=1,
-):
-  """Cells [S, Z]: profiles (and hyperparameters) along S, seeds (keys, splits) along Z.
+@functools.partial(jax.jit, static_argnames=("fam", "config", "per_seed", "options"))
+def _grid(fam, config, data, cells, keys_Z, splits_Z, *, per_seed, options):
+  """Cells [S, Z]: ``cells`` = (profiles, hyperparameters) along S; seeds (keys, splits) along Z.
 
   ``splits_Z`` None: each cell draws its family's default split from its key.
   """
   tracing.count("router_grid")
-  cell = make_cell(
-    router,
-    config,
-    data,
-    return_state=return_state,
-    return_scores=return_scores,
-    report_progress=report_progress,
-    num_folds=num_folds,
-  )
-  if sequential:
-    # One cell at a time inside the compiled call (lax.map over profiles, then seeds): the
-    # per-cell program of train_cell, without Python dispatch between cells.
+  cell = make_cell(fam, config, data, options)
+  if options.sequential and not fam.seed_free:
+    # One cell at a time inside the compiled call (lax.map over profiles, then seeds), without
+    # Python dispatch between cells.
     def seeds_of(xs):
-      profile_xAxD, hp = xs
-      per = (profile_xAxD if per_seed else None, keys_Z, splits_Z)
-      return jax.lax.map(lambda z: cell(z[0] if per_seed else profile_xAxD, z[1], hp, z[2]), per)
+      profile, hp = xs
+      per = (profile if per_seed else None, keys_Z, splits_Z)
+      return jax.lax.map(lambda z: cell(z[0] if per_seed else profile, z[1], hp, z[2]), per)
 
-    return jax.lax.map(seeds_of, (profile, hparams_S))
-  over_seeds = jax.vmap(cell, (0 if per_seed else None, 0, None, 0))
-
-  def one_profile(xs):
-    return over_seeds(xs[0], keys_Z, xs[1], splits_Z)
-
-  if chunk_size:
-    return jax.lax.map(one_profile, (profile, hparams_S), batch_size=chunk_size)
-  return jax.vmap(one_profile)((profile, hparams_S))
-
-
-@functools.partial(
-  jax.jit, static_argnames=("router", "config", "per_seed", "num_seeds", "return_scores")
-)
-def _free_grid(
-  router, config, data, profile, hparams_S, splits_Z, *, per_seed, num_seeds, return_scores=False
-):
-  """A seed-free family (sim): scored once per profile, broadcast over seeds; validation utility
-  per seed's split (NaN without splits)."""
-  tracing.count("router_grid")
-  fam = registry.family(router)
-  state = fam.make(config, data).state(None, None, None, None)
-  test_q = jnp.asarray(data.test_q_QxD)
-
-  def one(p, hp):
-    test_QxA = fam.score(config, state, p, test_q, hp)
-    out = {"choices": jnp.argmax(test_QxA, axis=-1).astype(jnp.int32)}
-    if splits_Z is None:
-      out["val_utility"] = jnp.full((), jnp.nan, jnp.float32)
-      return out, test_QxA, None
-
-    def per_split(val_idx, train_idx):
-      if val_idx.ndim == 2:  # K folds: mean utility, the out-of-fold scores
-        u, v = jax.vmap(per_split)(val_idx, train_idx)
-        return u.mean(), v.reshape(-1, v.shape[-1])
-      sp = tr.QuerySplit(val_idx, train_idx)
-      val_VxA = fam.score(config, state, p, jnp.asarray(data.train_q_QxD)[val_idx], hp)
-      return validation.val_utility(val_VxA, data, sp), val_VxA
-
-    out["val_utility"], val = jax.vmap(per_split)(*splits_Z)
-    return out, test_QxA, val
-
-  def cells(p, hp):  # -> [R] outputs
-    if per_seed:
-      outs = [one(p[r], hp) for r in range(num_seeds)]
-      out = jax.tree.map(lambda *x: jnp.stack(x), *[o[0] for o in outs])
-      if splits_Z is not None:
-        out["val_utility"] = jnp.stack([o[0]["val_utility"][r] for r, o in enumerate(outs)])
-      tests = jnp.stack([o[1] for o in outs])
-      vals = None if splits_Z is None else jnp.stack([o[2][r] for r, o in enumerate(outs)])
-    else:
-      out, test, val = one(p, hp)
-      out = {
-        "choices": jnp.broadcast_to(out["choices"], (num_seeds, *out["choices"].shape)),
-        "val_utility": jnp.broadcast_to(out["val_utility"], (num_seeds,)),
-      }
-      tests = jnp.broadcast_to(test, (num_seeds, *test.shape))
-      vals = val
-    if return_scores:
-      out["scores"] = {"test": tests, "val": vals}
-      if splits_Z is not None:
-        out["scores"]["val_idx"] = splits_Z.val_idx.reshape(num_seeds, -1)
-    return out
-
-  return jax.vmap(cells)(profile, hparams_S)
+    return jax.lax.map(seeds_of, cells)
+  seed_axes = (0 if per_seed else None, 0, None, None if splits_Z is None else 0)
+  over_seeds = jax.vmap(cell, seed_axes)
+  one_profile = lambda xs: over_seeds(xs[0], keys_Z, xs[1], splits_Z)
+  if options.chunk_size:
+    return jax.lax.map(one_profile, cells, batch_size=options.chunk_size)
+  return jax.vmap(one_profile)(cells)
 
 
 def candidate_profiles(profile: np.ndarray, data: RouterData, model_axis: int) -> np.ndarray:
@@ -324,43 +270,58 @@ def shard_profiles(profile: np.ndarray, hparams_S: dict) -> tuple[jax.Array, dic
   return put(profile), {k: put(v) for k, v in hparams_S.items()}
 
 
-def _check_space(router: str, data: RouterData, profile_dim: int) -> None:
-  if registry.family(router).same_space and int(data.dim) != int(profile_dim):
+def _check_space(fam, query_dim: int, profile_dim: int) -> None:
+  if fam.same_space and int(query_dim) != int(profile_dim):
     raise ValueError(
-      f"router {router!r} compares queries with profiles directly (cosine similarity), so the "
+      f"router {fam.name!r} compares queries with profiles directly (cosine similarity), so the "
       "query encoder and the profile must share an embedding space; got query embeddings of "
-      f"dim {int(data.dim)} and profiles of dim {int(profile_dim)}"
+      f"dim {int(query_dim)} and profiles of dim {int(profile_dim)}"
     )
 
 
-def cell_hparams(router: str, hparams: Mapping | None, num_cells: int) -> dict[str, jax.Array]:
+def cell_hparams(router, hparams: Mapping | None, num_cells: int) -> dict[str, jax.Array]:
   """[S] float32 per-cell hyperparameters: scalars broadcast, [S] arrays kept (checked)."""
-  hp = registry.hparams(router, hparams)
+  name = registry.as_family(router).name
+  hp = registry.hparams(name, hparams)
   out = {}
   for k, v in hp.items():
     if v.ndim == 0:
       v = jnp.broadcast_to(v, (num_cells,))
     if v.shape != (num_cells,):
       raise ValueError(
-        f"hyperparameter {k!r} of router {router!r}: expected a scalar or one value per profile "
+        f"hyperparameter {k!r} of router {name!r}: expected a scalar or one value per profile "
         f"row ({num_cells}); got shape {tuple(v.shape)}"
       )
     out[k] = v
   return out
 
 
-def default_splits(router: str, config, data: RouterData, seeds_Z) -> tr.QuerySplit | None:
+def default_splits(router, config, data: RouterData, seeds_Z) -> tr.QuerySplit | None:
   """The validation splits a family needs when the caller gives none: None for trained families
-  (each cell draws its own from its key), stratified splits for split-dependent training-free
-  families (kNN's memory is the training fold)."""
-  fam = registry.family(router)
+  (each cell draws its own from its key) and seed-free ones (no validation), stratified splits
+  for split-dependent training-free families (kNN's memory is the training fold)."""
+  fam = registry.as_family(router)
   if fam.trainable or fam.seed_free:
     return None
   return validation.stratified_splits(data, config.val_fraction, seeds_Z)
 
 
+def _grid_profiles(fam, data: RouterData, profile, num_seeds: int) -> tuple[np.ndarray, bool]:
+  """(candidate profiles [S, A, D] or [S, Z, A, D], per-seed?) after the shape checks."""
+  profile = np.asarray(profile, np.float32)
+  if profile.ndim not in (3, 4):
+    raise ValueError(f"profile: expected [S, M|A, D] or [S, Z, A, D]; got shape {profile.shape}")
+  per_seed = profile.ndim == 4
+  if num_seeds < 1:
+    raise ValueError("seeds_Z: expected at least one seed")
+  if per_seed and profile.shape[1] != num_seeds:
+    raise ValueError(f"per-seed profiles have {profile.shape[1]} seeds; got {num_seeds} seeds_Z")
+  _check_space(fam, data.dim, profile.shape[-1])
+  return candidate_profiles(profile, data, profile.ndim - 2), per_seed
+
+
 def train_grid(
-  router: str,
+  router,
   config,
   data: RouterData,
   profile: np.ndarray,
@@ -368,17 +329,12 @@ def train_grid(
   hparams: Mapping | None = None,
   *,
   splits: tr.QuerySplit | None = None,
-  chunk_size: int = 0,
-  sequential: bool = False,
-  shard: bool = False,
-  return_state: bool = False,
-  return_scores: bool = False,
-  report_progress: bool = False,
+  **options,
 ) -> GridResult:
   """Trains (or, for training-free families, applies) a router on S profiles x R seeds at once.
 
   Args:
-    router: a registry name ("sim", "mlp", "graph", ...).
+    router: a registry Family, or its name ("sim", "mlp", "graph", ...).
     config: the family's static config (None: defaults).
     data: RouterData of the setting.
     profile: [S, M, D] over the pool, [S, A, D] over the candidates, or [S, Z, A, D] per seed.
@@ -386,86 +342,26 @@ def train_grid(
     hparams: traced hyperparameters (defaults from the registry): scalars, or [S] arrays giving
       each profile row its own values (a hyperparameter grid is profiles x values along S).
     splits: per-seed validation splits (``QuerySplit`` of [Z, V] and [Z, F] index arrays, e.g.
-      ``validation.stratified_splits``), or K folds per seed ([Z, Y, V], [Z, Y, F]:
+      ``validation.stratified_splits``), or Y folds per seed ([Z, Y, V], [Z, Y, F]:
       cross-validated cells, see ``make_cell``); None: each cell draws its family's default split.
-    chunk_size: > 0 maps over the profile axis in chunks of this size (bounds memory).
-    sequential: train the cells one after another inside the compiled call (no vmap). On a CPU
-      this is the fastest per cell: the training step is memory-bound, and vmapping multiplies
-      the working set (parameters and Adam moments, ~21 MB per MLPRouter cell) beyond the cache.
-    shard: split the profile axis over all visible devices (ignored with chunking or
-      ``sequential``).
-    return_state: also return the kept state (leading [S, Z] axes).
-    return_scores: also return the test and validation scores of the kept state.
-    report_progress: call ``rp_jax.progress.on_epoch`` after every epoch of every cell (see
-      ``rp_jax.progress.tracking``).
+    **options: ``GridOptions`` fields (chunking, sequential cells, sharding, what to return).
 
   Returns:
     GridResult (numpy).
   """
-  fam = registry.family(router)
-  config = resolve_config(router, config, data)
-  profile = np.asarray(profile, np.float32)
-  if profile.ndim not in (3, 4):
-    raise ValueError(f"profile: expected [S, M|A, D] or [S, Z, A, D]; got shape {profile.shape}")
-  per_seed = profile.ndim == 4
-  num_seeds = len(seeds_Z)
-  if num_seeds < 1:
-    raise ValueError("seeds_Z: expected at least one seed")
-  if per_seed and profile.shape[1] != num_seeds:
-    raise ValueError(f"per-seed profiles have {profile.shape[1]} seeds; got {num_seeds} seeds_Z")
-  _check_space(router, data, profile.shape[-1])
-  profile = candidate_profiles(profile, data, profile.ndim - 2)
+  fam = registry.as_family(router)
+  opts = GridOptions(**options)
+  config = resolve_config(fam, config, data)
+  profile, per_seed = _grid_profiles(fam, data, profile, len(seeds_Z))
   num_profiles = profile.shape[0]
-  hp = cell_hparams(router, hparams, num_profiles)
+  hp = cell_hparams(fam, hparams, num_profiles)
   if splits is None:
-    splits = default_splits(router, config, data, seeds_Z)
-  num_folds = 1
-  if splits is not None:
-    splits = tr.QuerySplit(*(jnp.asarray(x, jnp.int32) for x in splits))
-    if splits.val_idx.shape[0] != num_seeds:
-      raise ValueError(f"splits: expected one per seed ({num_seeds}); got {splits.val_idx.shape}")
-    num_folds = splits.val_idx.shape[1] if splits.val_idx.ndim == 3 else 1
-  prof = profile
-  if shard and not chunk_size and not sequential and len(jax.devices()) > 1:
-    prof, hp = shard_profiles(profile, hp)
-  if fam.seed_free:
-    out = _free_grid(
-      router,
-      config,
-      data,
-      prof,
-      hp,
-      splits,
-      per_seed=per_seed,
-      num_seeds=num_seeds,
-      return_scores=return_scores,
-    )
-    out = jax.tree.map(lambda x: distributed.to_numpy(x)[:num_profiles], out)
-    empty = np.zeros((num_profiles, num_seeds, 0), np.float32)
-    return GridResult(
-      out["choices"],
-      empty,
-      empty,
-      np.zeros((num_profiles, num_seeds), np.int32),
-      out["val_utility"],
-      {} if return_state else None,
-      out.get("scores"),
-    )
-  out = _trained_grid(
-    router,
-    config,
-    data,
-    prof,
-    seed_keys(seeds_Z),
-    hp,
-    splits,
-    per_seed=per_seed,
-    chunk_size=int(chunk_size),
-    sequential=bool(sequential),
-    return_state=return_state,
-    return_scores=return_scores,
-    report_progress=report_progress,
-    num_folds=num_folds,
+    splits = default_splits(fam, config, data, seeds_Z)
+  splits = with_fold_axis(splits, len(seeds_Z))
+  if opts.shard and not opts.chunk_size and not opts.sequential and len(jax.devices()) > 1:
+    profile, hp = shard_profiles(profile, hp)
+  out = _grid(
+    fam, config, data, (profile, hp), seed_keys(seeds_Z), splits, per_seed=per_seed, options=opts
   )
   out = jax.tree.map(lambda x: distributed.to_numpy(x)[:num_profiles], out)
   return GridResult(
@@ -479,26 +375,8 @@ def train_grid(
   )
 
 
-@functools.partial(
-  jax.jit, static_argnames=("router", "config", "return_state", "return_scores", "num_folds")
-)
-def _cell(
-  router, config, data, profile_AxD, key, hparams, split, *, return_state, return_scores, num_folds
-):
-  tracing.count("router_cell")
-  cell = make_cell(
-    router,
-    config,
-    data,
-    return_state=return_state,
-    return_scores=return_scores,
-    num_folds=num_folds,
-  )
-  return cell(profile_AxD, key, hparams, split)
-
-
 def train_cell(
-  router: str,
+  router,
   config,
   data: RouterData,
   profile_AxD: np.ndarray,
@@ -506,49 +384,31 @@ def train_cell(
   hparams: Mapping[str, float] | None = None,
   *,
   split: tr.QuerySplit | None = None,
-  return_state: bool = True,
-  return_scores: bool = False,
+  **options,
 ) -> dict[str, Any]:
-  """One (profile, seed) cell of ``train_grid`` as its own jitted call (same computation).
+  """One (profile, seed) cell: ``train_grid`` with one profile and one seed (same computation).
+
+  ``split``: one split ([V], [F]) or Y folds ([Y, V], [Y, F]); None as in ``train_grid``.
+  ``options`` as in ``train_grid``; ``return_state`` defaults to True here.
 
   Returns:
-    dict with ``choices`` [Q_test], ``val_utility``, and for trained families ``train_loss``
-    [E], ``val_score`` [E], ``best_epoch``; ``state`` if requested (jax arrays).
+    dict (numpy) with ``choices`` [Q_test], ``val_utility``, ``train_loss`` [E], ``val_score``
+    [E], ``best_epoch``, and ``state`` / ``scores`` if requested.
   """
-  fam = registry.family(router)
-  config = resolve_config(router, config, data)
-  hp = registry.hparams(router, hparams)
-  profile_AxD = candidate_profiles(np.asarray(profile_AxD, np.float32), data, 0)
-  _check_space(router, data, profile_AxD.shape[-1])
-  if fam.seed_free:
-    state = fam.make(config, data).state(None, None, None, hp)
-    out = {"choices": route(router, config, state, profile_AxD, data.test_q_QxD, hp)}
-    return {**out, "state": state} if return_state else out
-  if split is None:
-    default = default_splits(router, config, data, [seed])
-    split = None if default is None else tr.QuerySplit(*(x[0] for x in default))
-  num_folds = 1
-  if split is not None:
-    split = tr.QuerySplit(*(jnp.asarray(x, jnp.int32) for x in split))
-    num_folds = split.val_idx.shape[0] if split.val_idx.ndim == 2 else 1
-  return _cell(
-    router,
-    config,
-    data,
-    profile_AxD,
-    jax.random.key(seed),
-    hp,
-    split,
-    return_state=return_state,
-    return_scores=return_scores,
-    num_folds=num_folds,
-  )
+  options.setdefault("return_state", True)
+  splits = None if split is None else tr.QuerySplit(*(np.asarray(x)[None] for x in split))
+  profile = np.asarray(profile_AxD, np.float32)[None]
+  res = train_grid(router, config, data, profile, [seed], hparams, splits=splits, **options)
+  names = ("choices", "train_loss", "val_score", "best_epoch", "val_utility", "state", "scores")
+  return {
+    k: jax.tree.map(lambda x: x[0, 0], v) for k, v in zip(names, res, strict=True) if v is not None
+  }
 
 
-@functools.partial(jax.jit, static_argnames=("router", "config", "ensemble"))
-def _scores(router, config, state, profile_AxD, query_QxD, hparams, ensemble):
+@functools.partial(jax.jit, static_argnames=("fam", "config", "ensemble"))
+def _scores(fam, config, state, profile_AxD, query_QxD, hparams, ensemble):
   tracing.count("router_scores")
-  score = lambda st: registry.family(router).score(config, st, profile_AxD, query_QxD, hparams)
+  score = lambda st: fam.score(config, st, profile_AxD, query_QxD, hparams)
   if ensemble:  # a cross-validated cell: the mean of its K fold models' scores
     return jax.vmap(score)(state).mean(0)
   return score(state)
@@ -569,17 +429,13 @@ def scores(
   scores exactly like the evaluated one. ``ensemble``: the state has a leading fold axis (a
   cross-validated cell); the scores are the mean of its fold models'.
   """
-  config = registry.check_config(router, config)
+  fam = registry.as_family(router)
+  config = registry.check_config(fam.name, config)
   profile_AxD = jnp.asarray(profile_AxD, jnp.float32)
   query_QxD = jnp.asarray(query_QxD, jnp.float32)
-  if registry.family(router).same_space and query_QxD.shape[-1] != profile_AxD.shape[-1]:
-    raise ValueError(
-      f"router {router!r} compares queries with profiles directly, so they must share an "
-      f"embedding space; got query embeddings of dim {query_QxD.shape[-1]} and profiles of dim "
-      f"{profile_AxD.shape[-1]}"
-    )
-  hp = registry.hparams(router, hparams)
-  return _scores(router, config, state, profile_AxD, query_QxD, hp, bool(ensemble))
+  _check_space(fam, query_QxD.shape[-1], profile_AxD.shape[-1])
+  hp = registry.hparams(fam.name, hparams)
+  return _scores(fam, config, state, profile_AxD, query_QxD, hp, bool(ensemble))
 
 
 def route(

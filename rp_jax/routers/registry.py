@@ -33,6 +33,11 @@ def family(name: str) -> Family:
     raise ValueError(f"unknown router {name!r}; expected one of {ROUTERS}") from None
 
 
+def as_family(router: str | Family) -> Family:
+  """``router`` itself if it is a Family, else the registered family of that name."""
+  return router if isinstance(router, Family) else family(router)
+
+
 def make_config(name: str, **overrides):
   """The family's default static config with field overrides (clear error on unknown fields)."""
   cls = family(name).config_cls

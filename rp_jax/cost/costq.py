@@ -8,7 +8,7 @@ routes each query to argmax_m p̂(q, m) - λ · cost_est(q, m). Sweeping λ trac
   p_QxA = calibration.apply_platt(calibration.fit_platt(...validation rows...), scores_QxA)
   completion_QxA = predict_completion_tokens(task_train_Q, completion_train_QxA, task_Q)
   cost_est_QxA = expected_cost(prompt_tokens_QxA, completion_QxA, prices_Ax2)
-  lambdas_U = lambda_grid(p_val_QxA, cost_est_val_QxA)            # from validation rows
+  lambdas_U = lambda_grid(cost_est_QxA)                          # cost estimates only
   pick = pick_lambda(p_val_QxA, cost_est_val_QxA, perf_val_QxA, cost_val_QxA, lambdas_U,
                      max_cost=0.0001)                             # budget mode, validation only
   quality_U, cost_U = front(p_QxA, cost_est_QxA, test.perf_QxA, test.cost_QxA, lambdas_U)
@@ -145,32 +145,29 @@ def predict_completion_tokens(
 # -- utility routing over a λ grid ------------------------------------------------------------------
 
 
-def lambda_grid(p_QxA, cost_QxA, num_lambdas: int = 33) -> np.ndarray:
-  """[L] λ values from 0 to past the last switch point, spread where routing decisions change.
+def lambda_grid(cost_QxA, num_lambdas: int = 33) -> np.ndarray:
+  """[U] the λ grid of a setting: 0, then ``num_lambdas - 1`` values log-spaced over six decades
+  around 1 / (the typical cost spread of a query).
 
-  On a row, candidate b (cheaper, worse) overtakes a at λ = (p̂_a - p̂_b) / (c_a - c_b). The grid
-  is 0, then ``num_lambdas - 2`` quantiles of these switch points over all rows and pairs,
-  evenly spaced in log λ, then twice the largest, where every row routes to its cheapest
-  candidate. Build it on validation rows; all λ are 0 when no trade-off exists.
+  The spread is the median over rows of (most expensive − cheapest) estimated cost, so λ · cost
+  is on the scale of p̂ (in [0, 1]) in the middle of the grid: the small λ change little, the
+  largest (1000 / spread) route every row to its cheapest candidate. Built from cost estimates
+  only (never outcomes or a router's scores), so every cell of a sweep and the deployed router
+  share one grid. All λ are 0 when no row has a cost spread.
 
   Args:
-    p_QxA: [Q, A] expected performance p̂.
-    cost_QxA: [Q, A] estimated $ per query (the routing cost).
-    num_lambdas: L >= 3.
+    cost_QxA: [Q, A] estimated $ per query (e.g. the usage log's rows).
+    num_lambdas: U >= 2.
   """
-  if num_lambdas < 3:
-    raise ValueError(f"num_lambdas must be >= 3; got {num_lambdas}")
-  p_QxA = np.asarray(p_QxA, np.float64)
+  if num_lambdas < 2:
+    raise ValueError(f"num_lambdas must be >= 2; got {num_lambdas}")
   c_QxA = np.asarray(cost_QxA, np.float64)
-  dp_QxAxA = p_QxA[:, :, None] - p_QxA[:, None, :]
-  dc_QxAxA = c_QxA[:, :, None] - c_QxA[:, None, :]
-  with np.errstate(invalid="ignore"):
-    trade = (dp_QxAxA > 0) & (dc_QxAxA > 0)
-  switch = dp_QxAxA[trade] / dc_QxAxA[trade]
-  if len(switch) == 0:
+  spread_Q = np.nanmax(c_QxA, axis=1) - np.nanmin(c_QxA, axis=1)
+  spread_Q = spread_Q[np.isfinite(spread_Q)]
+  spread = float(np.median(spread_Q)) if len(spread_Q) else 0.0
+  if not spread > 0:
     return np.zeros(num_lambdas)
-  inner = np.exp(np.quantile(np.log(switch), np.linspace(0.0, 1.0, num_lambdas - 2)))
-  return np.concatenate([[0.0], inner, [2.0 * switch.max()]])
+  return np.concatenate([[0.0], np.logspace(-3, 3, num_lambdas - 1) / spread])
 
 
 def _route_one(lam, p_QxA, cost_QxA):

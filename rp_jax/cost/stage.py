@@ -6,14 +6,12 @@ have costs:
 1. p̂(q, m): the cell's scores calibrated per candidate on its validation queries (Platt scaling
    against the known training outcomes, with a shared map for candidates with few labels, e.g. a
    held-out model; ``rp_jax.calibration``). Brier scores on validation and test rows.
-2. cost known before the call: prompt tokens (known: the prompt is in hand) x input price +
-   predicted completion tokens x output price. Completion tokens are predicted per (task,
-   candidate) as the median over a usage log: the training rows where they carry token counts
-   (synthetic, generic data); the public release has token counts on its test rows only, so
-   there the log is the *other* test rows of the same (task, candidate) — leave-one-out, never
-   the row's own count (``completion_estimates``).
-3. the front: route argmax_m p̂ - λ cost_est over a log grid of λ (one more vmapped axis of the
-   same compiled evaluation), scoring the true outcomes and true costs of the test rows.
+2. cost known before the call: ``rp_jax.cost.model.Usage.expected_cost``, the estimate a
+   deployed router makes (prompt length x tokens per character x input price + predicted
+   completion tokens x output price; the usage log's medians, never a row's own count).
+3. the front: route argmax_m p̂ - λ cost_est over the setting's λ grid (``model.setting_lambdas``,
+   the deployed router's grid; one more vmapped axis of the same compiled evaluation), scoring
+   the true outcomes and true costs of the test rows.
 4. scores (``rp_jax.costq``): AIQ (RouterBench), quality at the best single model's cost,
    cost to reach the lookup's quality, and RouteLLM's APGR / CPT(50%) / CPT(80%) for the pair
    (strong = the best single model by training pairs, weak = the cheapest candidate).
@@ -33,12 +31,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rp_jax import calibration, costq
+from rp_jax.cost import calibration, costq
+from rp_jax.cost import model as cost_model
 from rp_jax.metrics import TestSet
 from rp_jax.routers.baselines import Baseline
 from rp_jax.types import History
-
-NUM_LAMBDAS = 33
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +45,7 @@ class CostSetting:
   Attributes:
     perf_QxA, cost_QxA: true outcomes and $ per query of the test rows.
     cost_est_QxA: $ per query known before the call (routing uses it).
-    lambdas_U: the λ grid (0, then log-spaced).
+    lambdas_U: the setting's λ grid (``cost.model.setting_lambdas``).
     const_quality_A, const_cost_A: the constant routers' points.
     best_single_cost: $ per query of the best constant router on the test rows.
     lookup_quality, lookup_cost: the per-task lookup (task_best_pairs).
@@ -76,44 +73,20 @@ class CostSetting:
     return float(self.const_cost_A.max())
 
 
-def completion_estimates(history: History, test: TestSet) -> np.ndarray:
-  """[Q_test, A] predicted completion tokens of the test rows (see module docstring)."""
-  cand = history.candidates
-  task_te = history.query_task[test.query_ids]
-  tr = history.train_queries
-  comp_tr = history.tokens_QxMx2[np.ix_(tr, cand)][..., 1]
-  if np.isfinite(comp_tr).any():
-    return costq.predict_completion_tokens(history.query_task[tr], comp_tr, task_te)
-  comp_te = history.tokens_QxMx2[np.ix_(test.query_ids, cand)][..., 1].astype(np.float64)
-  out = np.empty_like(comp_te)
-  for t in np.unique(task_te):
-    rows = np.flatnonzero(task_te == t)
-    for a in range(comp_te.shape[1]):
-      v = comp_te[rows, a]
-      for i, r in enumerate(rows):
-        others = np.delete(v, i)
-        others = others[np.isfinite(others)]
-        out[r, a] = np.median(others) if len(others) else np.nan
-  overall = np.nanmedian(comp_te)
-  return np.where(np.isfinite(out), out, overall).astype(np.float32)
-
-
 def cost_setting(history: History, test: TestSet, baselines: dict[str, Baseline]):
   """The CostSetting of a setting, or None when its test rows lack costs."""
   perf, cost = np.asarray(test.perf_QxA), np.asarray(test.cost_QxA)
   if not np.isfinite(cost).all():
     return None
-  cand = history.candidates
-  prompt = history.tokens_QxMx2[np.ix_(test.query_ids, cand)][..., 0]
-  prices = history.prices_Mx2[cand]
-  if not (np.isfinite(prompt).all() and np.isfinite(prices).all()):
+  q = np.asarray(test.query_ids)
+  prices = history.prices_Mx2[history.candidates]
+  usage = cost_model.usage_log(history)
+  if usage is None or not np.isfinite(prices).all():
     cost_est = cost  # explicit costs without tokens: the cost is taken as known in advance
   else:
-    comp = completion_estimates(history, test)
-    cost_est = np.asarray(costq.expected_cost(prompt, comp, prices))
-  spread = np.median(cost_est.max(1) - cost_est.min(1))
-  spread = spread if spread > 0 else max(float(cost_est.max()), 1e-12)
-  lambdas = np.concatenate([[0.0], np.logspace(-3, 3, NUM_LAMBDAS - 1) / spread])
+    chars = cost_model.query_chars(history, q)
+    cost_est = usage.expected_cost(prices, chars, history.query_task[q], exclude_Q=q)
+  lambdas = cost_model.setting_lambdas(history, usage)
   look = baselines["task_best_pairs"].sel_QxA
   best = int(np.argmax(perf.mean(0)))
   strong = int(np.argmax(baselines["best_single"].sel_QxA[0]))
@@ -133,16 +106,11 @@ def cost_setting(history: History, test: TestSet, baselines: dict[str, Baseline]
   )
 
 
-@jax.jit
-def _calibrate(test_QxA, val_VxA, labels_VxA):
-  platt = calibration.fit_platt(scores_QxA=val_VxA, outcomes_QxA=labels_VxA)
-  return calibration.apply_platt(platt, test_QxA), calibration.apply_platt(platt, val_VxA)
-
-
 def calibrate(test_CxZxQxA, val_CxZxVxA, labels_CxZxVxA):
-  """(p̂ test [C, R, Q, A], p̂ validation [C, R, V, A]): Platt maps fitted on validation rows."""
-  f = jax.vmap(jax.vmap(_calibrate))
-  p_test, p_val = f(
+  """(p̂ test [C, R, Q, A], p̂ validation [C, R, V, A]): ``cost.model.calibrate`` per cell and
+  seed (Platt maps fitted on validation rows, as a deployed router's)."""
+  f = jax.vmap(jax.vmap(cost_model.calibrate))
+  p_test, p_val, _, _ = f(
     jnp.asarray(test_CxZxQxA, jnp.float32),
     jnp.asarray(val_CxZxVxA, jnp.float32),
     jnp.asarray(labels_CxZxVxA, jnp.float32),
