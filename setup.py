@@ -30,6 +30,7 @@ setuptools.setup(
     "test": [
       "pytest>=8",
       "pytest-xdist>=3",
+      "hypothesis>=6",
       "ruff>=0.6",
       "safetensors>=0.4",
       "tokenizers>=0.15",

@@ -31,6 +31,8 @@ import os
 
 import ml_collections
 
+from rp_jax.data import routerbench
+from rp_jax.profiles import quiz as quiz_methods
 from rp_jax.profiles.spec import ProfileSpec, parse_profile
 from rp_jax.profiles.trainable import TrainableConfig
 from rp_jax.routers import registry
@@ -40,6 +42,7 @@ PAPER_ROUTERS = ("sim", "mlp", "graph")
 SETTINGS = ("standard", "newllm", "lomo")
 QUERY_FORMATS = ("prompt", "raw")
 ROUTER_INPUTS = ("prompt", "prompt+task")
+QUIZ_METHODS = quiz_methods.METHODS
 PROFILE_NORMS = ("l2", "none")
 VAL_SPLITS = ("stratified", "random")
 # Static-config fields that are not per-router config keys (set from elsewhere in the config).
@@ -73,7 +76,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.name = "sweep"
   # -- data ---------------------------------------------------------------------------------------
   c.data = ml_collections.ConfigDict()
-  c.data.source = "routeprofile"  # routeprofile | synthetic | generic
+  c.data.source = "routeprofile"  # routeprofile | synthetic | generic | routerbench
+  # routerbench: a folder of *_train.csv / *_test.csv; left at this default, $RP_JAX_ROUTERBENCH
   c.data.data_dir = os.environ.get("RP_JAX_DATA", "")
   c.data.include_choices = False
   c.data.synthetic_seed = 0
@@ -91,6 +95,14 @@ def base_config() -> ml_collections.ConfigDict:
   # What a router reads: "prompt" = the text the LLM receives (system line + user message, SPEC
   # §7); "raw" = the bare query (the paper's tables). Graph query nodes use the same texts.
   c.data.query_format = "prompt"
+  # Cold start by quiz (SPEC §8): every cold-start setting (newllm, each lomo fold) becomes one
+  # setting per (method, k), in which the held-out model's answers to a k-query quiz are revealed
+  # (named "<setting>~<method>-<k>"; k = 0 once, "~none-0"). Empty methods: no quiz settings.
+  # Methods: random | stratified | cluster | info (rp_jax/profiles/quiz.py).
+  c.quiz = ml_collections.ConfigDict()
+  c.quiz.methods = ()
+  c.quiz.ks = (0, 10, 25, 50, 100, 200)
+  c.quiz.seed = 0
   # -- text ---------------------------------------------------------------------------------------
   c.encoder = "hashing"  # hashing | minilm
   c.encoder_dim = 768  # hashing only
@@ -270,8 +282,14 @@ def paper_protocol(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+def base_setting(setting: str) -> str:
+  """The setting a quiz setting derives from ("newllm~random-50" -> "newllm")."""
+  return setting.split("~")[0]
+
+
 def setting_routers(c: ml_collections.ConfigDict, setting: str) -> tuple[str, ...]:
   """The routers a setting trains (lomo folds: ``c.routers_lomo`` when set)."""
+  setting = base_setting(setting)
   if setting.startswith("lomo") and c.routers_lomo:
     return tuple(c.routers_lomo)
   return tuple(c.routers)
@@ -279,6 +297,7 @@ def setting_routers(c: ml_collections.ConfigDict, setting: str) -> tuple[str, ..
 
 def profile_specs(c: ml_collections.ConfigDict, setting: str) -> list[ProfileSpec]:
   """The distinct profile specs of a setting, in config order."""
+  setting = base_setting(setting)
   entries = c.profiles
   if setting == "newllm" and c.profiles_newllm:
     entries = c.profiles_newllm
@@ -351,9 +370,10 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
       raise ValueError(f"config.router_inputs: unknown {v!r}; expected some of {ROUTER_INPUTS}")
   if not c.router_inputs:
     raise ValueError("config.router_inputs: expected at least one of " + str(ROUTER_INPUTS))
-  if c.data.source not in ("routeprofile", "synthetic", "generic"):
+  if c.data.source not in ("routeprofile", "synthetic", "generic", "routerbench"):
     raise ValueError(
-      f"unknown data source {c.data.source!r}; expected routeprofile, synthetic or generic"
+      f"unknown data source {c.data.source!r}; expected routeprofile, synthetic, generic or "
+      "routerbench"
     )
   if c.encoder not in ("hashing", "minilm"):
     raise ValueError(f"unknown encoder {c.encoder!r}; expected 'hashing' or 'minilm'")
@@ -372,10 +392,20 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
       )
   if c.seeds < 1:
     raise ValueError(f"seeds must be >= 1; got {c.seeds}")
+  for m in c.quiz.methods:
+    if m not in QUIZ_METHODS:
+      raise ValueError(f"config.quiz.methods: unknown {m!r}; expected some of {QUIZ_METHODS}")
+  if c.quiz.methods and any(int(k) < 0 for k in c.quiz.ks):
+    raise ValueError(f"config.quiz.ks: quiz sizes must be >= 0; got {c.quiz.ks}")
   for p in (*c.profiles, *c.profiles_newllm, *c.profiles_lomo):
     parse_profile(p, c.emb_gnn.norm, c.emb_gnn.self_loop)
   if c.data.source == "routeprofile" and not c.data.data_dir:
     raise ValueError(
       "config.data.data_dir is empty: set RP_JAX_DATA or --config.data.data_dir to a folder "
       "laid out like the public RouteProfile release (profile_data/, route_data/)"
+    )
+  if c.data.source == "routerbench" and not routerbench.resolve_dir(c.data.data_dir):
+    raise ValueError(
+      "config.data.data_dir is empty: set RP_JAX_ROUTERBENCH or --config.data.data_dir to a "
+      "folder of RouterBench *_train.csv / *_test.csv files"
     )

@@ -366,3 +366,26 @@ def prob_better(
     )
   diff_1xW = _resampled_means(key, (rows_a_Q - rows_b_Q)[None, :], num_resamples)
   return jnp.mean(jnp.where(diff_1xW > 0, 1.0, jnp.where(diff_1xW == 0, 0.5, 0.0)))
+
+
+def ratio_interval(
+  key: jax.Array, num_Q: jax.Array, den_Q: jax.Array, num_resamples: int = 1000, level=0.95
+) -> tuple[float, float, float]:
+  """(ratio, lo, hi): mean(num) / mean(den) and its paired percentile bootstrap interval.
+
+  Both means are taken on the same W resamples of the Q rows (e.g. gap recovered = mean(A_k -
+  A_zero) / mean(A_full - A_zero) per resample). Resamples whose denominator is 0 are dropped;
+  NaN when all are.
+  """
+  num_Q, den_Q = jnp.asarray(num_Q, jnp.float32), jnp.asarray(den_Q, jnp.float32)
+  if num_Q.shape != den_Q.shape or num_Q.ndim != 1:
+    raise ValueError(f"expected two [Q] vectors; got {num_Q.shape}, {den_Q.shape}")
+  means_2xW = np.asarray(_resampled_means(key, jnp.stack([num_Q, den_Q]), num_resamples))
+  ok = means_2xW[1] != 0
+  ratio_W = means_2xW[0, ok] / means_2xW[1, ok]
+  den = float(den_Q.mean())
+  point = float(num_Q.mean()) / den if den != 0 else float("nan")
+  if not ok.any():
+    return point, float("nan"), float("nan")
+  lo, hi = np.quantile(ratio_W, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+  return point, float(lo), float(hi)

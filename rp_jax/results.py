@@ -108,13 +108,18 @@ def cell_key(setting: str, router: str, inputs: str, hparams: str, spec: Profile
 
 
 def spec_keys(spec: ProfileSpec) -> dict:
-  """The profile columns of a results row."""
+  """The profile columns of a results row (a probe block shows in ``profile`` and ``norm``)."""
+  norm = spec.norm + ("+self" if spec.self_loop else "")
+  profile = spec.profile
+  if spec.probe:
+    norm = f"{norm}|{spec.probe}" if norm else spec.probe
+    profile = profile if profile == "probe" else f"{profile}+probe"
   return {
-    "profile": spec.profile,
+    "profile": profile,
     "graph": spec.graph,
     "hops": spec.hops,
     "learn": spec.learn,
-    "norm": spec.norm + ("+self" if spec.self_loop else ""),
+    "norm": norm,
   }
 
 
@@ -176,11 +181,14 @@ class GridRows(NamedTuple):
     rows: results rows, one per (cell, seed).
     cells: CellKey -> [Z, Q] per-test-row performance of each seed.
     cost: cost–quality rows of the cells (empty without costs).
+    ignoring: CellKey -> [Z, Q] per-row performance of the cell routing among the seen
+      candidates only (cold-start settings; empty otherwise).
   """
 
   rows: list[dict]
   cells: dict[CellKey, np.ndarray]
   cost: CostRows
+  ignoring: dict[CellKey, np.ndarray] = {}
 
 
 @dataclasses.dataclass
@@ -195,6 +203,7 @@ class SettingResult:
     baseline_rows: name -> [Q] per-test-row performance.
     specs: the profile specs of the setting.
     cost: cost–quality fronts and scores (empty when the test rows have no costs).
+    ignoring: CellKey -> [Z, Q] the cells routing among the seen candidates (cold start).
   """
 
   history: History
@@ -205,11 +214,13 @@ class SettingResult:
   baseline_rows: dict[str, np.ndarray]
   specs: list[ProfileSpec]
   cost: CostRows = dataclasses.field(default_factory=CostRows)
+  ignoring: dict[CellKey, np.ndarray] = dataclasses.field(default_factory=dict)
 
   def add(self, grid: GridRows) -> None:
     """Adds one evaluated router grid's rows, cells and cost rows."""
     self.rows += grid.rows
     self.cell_rows.update(grid.cells)
+    self.ignoring.update(grid.ignoring)
     self.cost.add(grid.cost.front, grid.cost.scores, grid.cost.calibration)
 
 
@@ -413,7 +424,7 @@ def choice_text(r) -> str:
   parts = [str(r["profile"])]
   if str(r["graph"]):
     parts.append(str(r["graph"]))
-  if str(r["profile"]) not in ("index", "scores", "flat"):
+  if str(r["profile"]).split("+")[0] not in ("index", "scores", "flat", "probe"):
     parts.append(f"k{r['hops']}")
   if str(r["norm"]):
     parts.append(str(r["norm"]))
@@ -455,6 +466,7 @@ def quality_table(
   the selection is made per fold, and the statistics pool the folds' test rows (each fold against
   its own lookup)."""
   sel = select_cells(stats)
+  sel = sel[~sel["setting"].str.contains("~", regex=False)]  # quiz settings: coldstart.csv
   if sel.empty:
     return pd.DataFrame(columns=list(QUALITY_COLUMNS))
   util = sel["val_utility"]
@@ -493,7 +505,7 @@ def lomo_table(stats: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
   """``lomo.csv``: per fold and (router, inputs), the validation-selected cell's test numbers and
   the lookup without the held-out model (``task_best_pairs`` of the fold: it never picks it)."""
   sel = select_cells(stats)
-  sel = sel[sel["setting"].str.startswith("lomo:")]
+  sel = sel[sel["setting"].str.startswith("lomo:") & ~sel["setting"].str.contains("~", regex=False)]
   out = []
   for _, r in sel.iterrows():
     look = frame[(frame["setting"] == r["setting"]) & (frame["router"] == LOOKUP)]

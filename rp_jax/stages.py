@@ -31,7 +31,9 @@ from rp_jax import config as cfg_lib
 from rp_jax import graphs, io, metrics, progress, results
 from rp_jax.config import ProfileSpec
 from rp_jax.cost import stage as frontier
-from rp_jax.profiles.build import ProfileSet, build_profiles
+from rp_jax.data.holdout import reveal_quiz
+from rp_jax.profiles import quiz as quiz_lib
+from rp_jax.profiles.build import ProfileInputs, ProfileOptions, ProfileSet, build_profiles
 from rp_jax.routers import grid, registry, validation
 from rp_jax.routers.baselines import Baseline, baselines
 from rp_jax.routers.data import RouterData, make_router_data
@@ -92,6 +94,35 @@ def router_history(history: History, query_format: str) -> History:
   return history.replace(query_texts=history.query_prompts)
 
 
+QUIZ_SEP = "~"  # a quiz setting's name: "<cold setting>~<method>-<k>" ("none-0": no quiz)
+
+
+def quiz_settings(config, cold: History, full: History, embed) -> list[History]:
+  """One History per (method, k) of ``config.quiz``: ``cold`` with its held-out models'
+  answers to that quiz revealed (``data.holdout.reveal_quiz``; k = 0 once, as ``none-0``).
+
+  The quiz is chosen before any new model is seen, among the training queries with a known
+  outcome for some seen candidate, from their embeddings, tasks and the *seen* candidates'
+  outcomes only (``profiles.quiz.choose_quiz``; one seeded quiz per (method, k) for every new
+  model).
+  """
+  q = config.quiz
+  train = cold.train_queries
+  seen = np.setdiff1d(cold.candidates, cold.held_out)
+  outcomes_QxA = cold.outcomes_QxM[np.ix_(train, seen)]
+  eligible = np.isfinite(outcomes_QxA).any(1)
+  emb = np.asarray(embed([cold.query_texts[i] for i in train]), np.float32)
+  kw = {"emb_QxD": emb, "outcomes_QxA": outcomes_QxA, "task_Q": cold.query_task[train]}
+  out = []
+  for k in sorted({int(k) for k in q.ks}):
+    for method in q.methods if k else ("none",):
+      key = jax.random.fold_in(jax.random.key(int(q.seed)), k)
+      idx = quiz_lib.choose_quiz(method, k, eligible_Q=eligible, key=key, **kw) if k else []
+      name = f"{cold.setting}{QUIZ_SEP}{method}-{k}"
+      out.append(reveal_quiz(cold, full, train[np.asarray(idx, np.int64)], setting=name))
+  return out
+
+
 # -- the per-setting context -----------------------------------------------------------------------
 
 
@@ -147,23 +178,17 @@ def profiles(ctx: SettingContext, log: Log) -> ProfileSet:
   config, history = ctx.config, ctx.history
   graph, info = graphs.build_graph(history)
   needs = lambda name: any(s.profile == name for s in ctx.specs)
-  return build_profiles(
-    list(ctx.specs),
-    graph,
-    info,
-    np.asarray(ctx.embed(info.node_texts), np.float32),
-    ctx.embed,
-    seeds=list(ctx.seeds),
+  options = ProfileOptions(
     summarize=make_summarize(config) if needs("text_gnn") else None,
     max_hops=int(config.max_hops),
     index_seed=int(config.index_seed),
     flat_seed=int(config.flat_seed),
     emb_l2=bool(config.emb_gnn.l2_normalize),
     trainable_config=cfg_lib.trainable_settings(config) if needs("trainable") else None,
-    scores_MxT=history.scores_MxT,
-    candidates=history.candidates,
-    log=log,
   )
+  x_NxD = np.asarray(ctx.embed(info.node_texts), np.float32)
+  inp = ProfileInputs(graph, info, x_NxD, ctx.embed, ctx.seeds, history, options)
+  return build_profiles(list(ctx.specs), inp, log)
 
 
 PROFILE_INDEX_COLUMNS = (
@@ -337,7 +362,7 @@ def router_grid(
       chunk_size=int(config.chunk_size),
       shard=bool(config.shard),
       sequential=grid_is_sequential(cfg_lib.router_grid_mode(config, router)),
-      return_scores=ctx.cost is not None or keep_state,
+      return_scores=ctx.cost is not None or keep_state or len(ctx.history.held_out) > 0,
       return_state=keep_state,
       report_progress=report,
     )
@@ -390,7 +415,21 @@ def grid_rows(ctx: SettingContext, rin: RouterInputs, router: str, out: dict) ->
       )
     )
   rows = results.metric_rows(ctx.name, ms, ctx.test, row_keys)
-  return results.GridRows(rows, {c.key: p for c, p in zip(cells, perf_SxZxQ, strict=True)}, cost)
+  keys = [c.key for c in cells]
+  ignoring = {}
+  if len(ctx.history.held_out) and "test_scores_SxZxQxA" in out:
+    ignoring = dict(zip(keys, ignoring_new_models(ctx, out["test_scores_SxZxQxA"]), strict=True))
+  return results.GridRows(rows, dict(zip(keys, perf_SxZxQ, strict=True)), cost, ignoring)
+
+
+def ignoring_new_models(ctx: SettingContext, test_scores_SxZxQxA: np.ndarray) -> np.ndarray:
+  """[S, Z, Q] per-row performance of the same cells routing among the seen candidates only
+  (the held-out models' scores masked): the "ignore the new model" end of a cold-start curve."""
+  new_A = np.asarray(ctx.test.new_A)
+  masked = np.where(new_A, -np.inf, np.asarray(test_scores_SxZxQxA, np.float32))
+  choices = np.argmax(masked, axis=-1)
+  perf_QxA = np.asarray(ctx.test.perf_QxA)
+  return np.take_along_axis(perf_QxA[None, None], choices[..., None], axis=-1)[..., 0]
 
 
 # -- metrics -------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ import pandas as pd
 from absl import logging
 
 import rp_jax
-from rp_jax import distributed, io, report, results, runtime, stages
+from rp_jax import coldstart, distributed, io, report, results, runtime, stages
 from rp_jax import progress as progress_lib
 from rp_jax.config import profile_specs, router_folds, setting_routers, validate_config
 from rp_jax.data import leave_one_out, load_history
@@ -89,14 +89,14 @@ def run(config, workdir: str | os.PathLike, log: Log = logging.info) -> pd.DataF
   if distributed.is_writer():
     workdir.mkdir(parents=True, exist_ok=True)
     io.write_json(workdir / "config.json", _provenance(config, fingerprints))
-  histories = setting_histories(config, log)
+  _, embed = stages.make_embed(config)  # once: MiniLM loads its weights here
+  histories = expand_quizzes(config, setting_histories(config, log), embed)
   total = sum(
     len(profile_specs(config, s)) * num_router_runs(config, setting_routers(config, s))
     for s in histories
   )
   tracker = progress_lib.Tracker("sweep", total * config.seeds, lambda s: None, every_s=0.0)
   rn = Run(config, workdir, StageCache(workdir, fingerprints, log), log, tracker)
-  _, embed = stages.make_embed(config)  # once: MiniLM loads its weights here
   by_setting = {}
   for setting, history in histories.items():
     by_setting[setting] = run_setting(rn, stages.make_context(config, history, embed))
@@ -133,8 +133,12 @@ def write_outputs(rn: Run, frame: pd.DataFrame, by_setting: dict) -> None:
     workdir / "rows.npz",
     {k.id(): v for r in by_setting.values() for k, v in r.cell_rows.items()},
   )
-  tables = results.tables(frame, by_setting, _statistics_options(config))
-  for name in ("quality", "lomo", "cost_quality", "aiq", "calibration"):
+  opts = _statistics_options(config)
+  tables = results.tables(frame, by_setting, opts)
+  tables["coldstart"] = coldstart.coldstart_table(
+    tables["stats"], by_setting, opts.num_resamples, opts.seed + 3
+  )
+  for name in ("quality", "lomo", "coldstart", "cost_quality", "aiq", "calibration"):
     if not tables[name].empty:
       io.write_csv(workdir / f"{name}.csv", tables[name])
   rn.timings["report"] = 0.0  # listed in summary.md; filled in below
@@ -155,21 +159,44 @@ def _statistics_options(config) -> results.StatsOptions:
   )
 
 
-def setting_histories(config, log: Log) -> dict[str, History]:
-  """The History of every setting the config runs; "lomo" expands into one fold per candidate.
+def setting_histories(config, log: Log) -> dict[str, tuple[History, History | None]]:
+  """name -> (History, its full-information History or None) of every setting the config runs.
 
-  Query texts are what the routers read (``config.data.query_format``).
+  "lomo" expands into one fold per candidate. A cold-start setting (newllm, a lomo fold) comes
+  with the History that still holds its held-out models' training data (the standard setting),
+  from which a quiz reveals answers (``stages.quiz_settings``). Query texts are what the routers
+  read (``config.data.query_format``).
   """
   out = {}
   fmt = config.data.query_format
+  load = lambda s: stages.router_history(load_history(config.data, s), fmt)
+  full = None
   for setting in config.settings:
     log(f"[{setting}] loading data ({config.data.source})")
     if setting == "lomo":
-      base = stages.router_history(load_history(config.data, "standard"), fmt)
-      for fold in leave_one_out(base):
-        out[fold.setting] = fold
+      full = full or load("standard")
+      for fold in leave_one_out(full):
+        out[fold.setting] = (fold, full)
+    elif setting == "newllm":
+      out[setting] = (load(setting), None)
+      if config.quiz.methods:
+        full = full or load("standard")
+        out[setting] = (out[setting][0], full)
     else:
-      out[setting] = stages.router_history(load_history(config.data, setting), fmt)
+      out[setting] = (load(setting), None)
+      full = out[setting][0] if setting == "standard" else full
+  return out
+
+
+def expand_quizzes(config, histories: dict, embed) -> dict[str, History]:
+  """Every setting's History; with ``config.quiz.methods`` a cold-start setting is replaced by
+  its quiz settings (``stages.quiz_settings``)."""
+  out = {}
+  for name, (history, full) in histories.items():
+    if config.quiz.methods and full is not None and len(history.held_out):
+      out.update({h.setting: h for h in stages.quiz_settings(config, history, full, embed)})
+    else:
+      out[name] = history
   return out
 
 

@@ -81,6 +81,9 @@ class History:
     pairs_Px3: [P, 3] int32 (query, better model, worse model) training records.
     candidates: [A] int32 model indices the router chooses among (sorted by pool order).
     held_out: int32 model indices held out of training (newllm setting); subset of candidates.
+    quiz_queries: int32 indices of the training queries whose outcomes (and pairs) of the
+      held-out models are revealed (a new model's answers to a quiz, ``data.holdout.reveal_quiz``);
+      a held-out model's training data exists on these queries only.
     setting: name of the setting ("standard", "newllm", "synthetic", ...).
     source: where the history came from (folder or generator description).
     notes: human-readable facts found while loading (e.g. rows dropped and why).
@@ -114,6 +117,7 @@ class History:
   source: str = "<memory>"
   notes: tuple[str, ...] = ()
   query_prompts: tuple[str, ...] | None = None
+  quiz_queries: np.ndarray = ()
 
   def __post_init__(self):
     set_ = lambda k, v: object.__setattr__(self, k, v)
@@ -150,6 +154,7 @@ class History:
     set_("pairs_Px3", np.asarray(self.pairs_Px3, np.int32).reshape(-1, 3))
     set_("candidates", np.asarray(self.candidates, np.int32).reshape(-1))
     set_("held_out", np.asarray(self.held_out, np.int32).reshape(-1))
+    set_("quiz_queries", np.asarray(self.quiz_queries, np.int32).reshape(-1))
     self.check()
 
   # -- sizes ---------------------------------------------------------------------------------
@@ -231,6 +236,8 @@ class History:
     ]
     if len(self.held_out):
       lines.append(f"  held out (new LLM): {', '.join(self.held_out_names)}")
+    if len(self.quiz_queries):
+      lines.append(f"  quiz: {len(self.quiz_queries)} training queries revealed for them")
     lines += [f"  note: {n}" for n in self.notes]
     return "\n".join(lines)
 
@@ -320,6 +327,16 @@ class History:
         "pairs_Px3",
         "pairs must refer to training queries",
       )
+    self._check_candidates()
+
+  def _check_candidates(self) -> None:
+    """Candidates, held-out models (no training data but on their quiz queries), test rows."""
+    src, M, Q, P = self.source, self.num_models, self.num_queries, self.pairs_Px3
+
+    def need(cond, where, msg):
+      if not cond:
+        raise DataError(src, where, msg)
+
     cand = self.candidates
     need(len(cand) > 0, "candidates", "the candidate set is empty; expected at least one model")
     need(bool(((cand >= 0) & (cand < M)).all()), "candidates", "model index out of range")
@@ -331,20 +348,28 @@ class History:
         "held_out",
         f"held-out model {self.model_names[h] if 0 <= h < M else h!r} is not a candidate",
       )
+    quiz = np.zeros(Q, bool)
+    if len(self.quiz_queries):
+      qz = self.quiz_queries
+      need(bool(((qz >= 0) & (qz < Q)).all()), "quiz_queries", "query index out of range")
+      need(bool((self.query_split[qz] == TRAIN).all()), "quiz_queries", "must be training queries")
+      need(len(self.held_out) > 0, "quiz_queries", "a quiz needs held-out models")
+      quiz[qz] = True
     if len(self.held_out) and len(P):
-      leak = np.isin(P[:, 1:], self.held_out).any(1)
+      leak = np.isin(P[:, 1:], self.held_out).any(1) & ~quiz[P[:, 0]]
       need(
         not bool(leak.any()),
         f"pairs_Px3 row {int(np.argmax(leak))}",
-        "a held-out model must not appear in training pairs",
+        "a held-out model must not appear in training pairs (but on its quiz queries)",
       )
     if len(self.held_out):
-      tr = self.query_split == TRAIN
+      tr = (self.query_split == TRAIN) & ~quiz
       seen = np.isfinite(self.outcomes_QxM[np.ix_(tr, self.held_out)])
       need(
         not bool(seen.any()),
         "outcomes_QxM",
-        "a held-out model must have no known training outcome (it would leak into training)",
+        "a held-out model must have no known training outcome but on its quiz queries (it "
+        "would leak into training)",
       )
     te = self.query_split == TEST
     if te.any():

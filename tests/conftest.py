@@ -48,6 +48,28 @@ def data_dir() -> pathlib.Path:
   return d
 
 
+def real_routerbench_dir() -> pathlib.Path | None:
+  """The public RouterBench subset from RP_JAX_ROUTERBENCH (a folder of *_test.csv), or None."""
+  d = os.environ.get("RP_JAX_ROUTERBENCH")
+  if not d:
+    return None
+  p = pathlib.Path(d)
+  if not p.is_absolute():
+    p = (REPO / p).resolve()
+  return p if p.is_dir() and any(p.glob("*_test.csv")) else None
+
+
+@pytest.fixture(scope="session")
+def routerbench_dir() -> pathlib.Path:
+  d = real_routerbench_dir()
+  if d is None:
+    pytest.skip(
+      "real RouterBench data not found: set RP_JAX_ROUTERBENCH to a folder laid out like "
+      "../shared/data/routerbench (*_train.csv, *_test.csv)"
+    )
+  return d
+
+
 # -- CI: no skips allowed -------------------------------------------------------------------------
 _SKIPPED: list[str] = []
 

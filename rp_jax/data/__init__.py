@@ -5,6 +5,7 @@ from __future__ import annotations
 from rp_jax.data.generic import load_generic
 from rp_jax.data.holdout import hold_out, leave_one_out
 from rp_jax.data.routeprofile import load_routeprofile
+from rp_jax.data.routerbench import load_routerbench, resolve_dir
 from rp_jax.data.synthetic import make_history
 from rp_jax.types import History
 
@@ -14,6 +15,7 @@ __all__ = [
   "load_generic",
   "load_history",
   "load_routeprofile",
+  "load_routerbench",
   "make_history",
 ]
 
@@ -57,4 +59,16 @@ def load_history(data_config, setting: str) -> History:
       held_out=held if setting == "newllm" else (),
       setting=setting,
     )
-  raise ValueError(f"unknown data source {d.source!r}; expected routeprofile, synthetic or generic")
+  if d.source == "routerbench":
+    folder = resolve_dir(d.data_dir)
+    if not folder:
+      raise ValueError(
+        "routerbench data: set config.data.data_dir or RP_JAX_ROUTERBENCH to a folder of "
+        "RouterBench *_train.csv / *_test.csv files"
+      )
+    if setting == "newllm" and not held:
+      raise ValueError("the newllm setting on routerbench data needs config.data.held_out=<model>")
+    return load_routerbench(folder, held_out=held if setting == "newllm" else (), setting=setting)
+  raise ValueError(
+    f"unknown data source {d.source!r}; expected routeprofile, synthetic, generic or routerbench"
+  )

@@ -1,11 +1,13 @@
-"""Holding candidates out of training: the new-LLM protocol applied to any model of a History.
+"""Holding candidates out of training, and revealing a held-out model's answers to a quiz.
 
 ``hold_out(history, names)`` does to the named candidates exactly what the public ``newllm``
 setting does to mistral-small: their training pairs are removed, their training outcomes become
 unknown, and their benchmark scores on the routing tasks (the tasks with test rows) are removed
 from the interaction graph; they stay candidates (selectable at test time, through their profile
 only). ``leave_one_out(history)`` gives one such History per candidate: the folds of the
-leave-each-candidate-out protocol (``settings=("lomo",)``).
+leave-each-candidate-out protocol (``settings=("lomo",)``). ``reveal_quiz(cold, full, quiz)``
+then reveals what the data knows of the held-out models on a few training queries (their answers
+to a quiz, SPEC §8) and nothing else.
 """
 
 from __future__ import annotations
@@ -62,3 +64,58 @@ def hold_out(history: History, names: Sequence[str], setting: str | None = None)
 def leave_one_out(history: History) -> list[History]:
   """One History per candidate, that candidate held out (the folds of ``settings=lomo``)."""
   return [hold_out(history, [n]) for n in history.candidate_names]
+
+
+def reveal_quiz(cold: History, full: History, quiz_Q, setting: str | None = None) -> History:
+  """The cold-start History with the held-out models' answers to a quiz revealed.
+
+  What ``full`` (the same data without the models held out) knows of the held-out models on the
+  quiz queries — and nothing else of them — is copied into ``cold``: their outcomes on those
+  queries and their training pairs there with the other candidates. A quiz query on which
+  ``full`` knows nothing of a held-out model stays unanswered. Queries are matched by (task name,
+  text), models by name.
+
+  Args:
+    cold: a History with held-out models (newllm, a lomo fold, a generic ``held_out``).
+    full: the same data with those models' training data (e.g. the standard setting).
+    quiz_Q: indices of ``cold``'s *training* queries (``rp_jax.profiles.quiz.choose_quiz``).
+    setting: the new History's setting name (default ``"<cold>+quiz<k>"``).
+
+  Raises:
+    ValueError: no held-out model, or a quiz query that is not a training query.
+  """
+  quiz_Q = np.unique(np.asarray(quiz_Q, np.int64))
+  if not len(cold.held_out):
+    raise ValueError(f"history {cold.setting!r} holds no model out; there is nobody to quiz")
+  if len(quiz_Q) and ((quiz_Q < 0) | (quiz_Q >= cold.num_queries)).any():
+    raise ValueError(f"quiz: query index out of range [0, {cold.num_queries})")
+  if len(quiz_Q) and (cold.query_split[quiz_Q] != TRAIN).any():
+    raise ValueError("quiz: every quiz query must be a training query (never a test query)")
+  key = lambda h, q: (h.task_names[h.query_task[q]], h.query_texts[q])
+  full_q = {key(full, q): q for q in range(full.num_queries)}
+  q_full = np.asarray([full_q.get(key(cold, q), -1) for q in quiz_Q], np.int64)
+  held = [full.model_index(n) for n in cold.held_out_names]
+  m_cold = np.asarray(
+    [cold.model_names.index(n) if n in cold.model_names else -1 for n in full.model_names]
+  )
+  outcomes = cold.outcomes_QxM.copy()
+  found = q_full >= 0
+  for hf, hc in zip(held, cold.held_out.tolist(), strict=True):
+    outcomes[quiz_Q[found], hc] = full.outcomes_QxM[q_full[found], hf]
+  local = np.full(full.num_queries, -1, np.int64)
+  local[q_full[found]] = quiz_Q[found]
+  P = full.pairs_Px3.astype(np.int64)
+  take = (local[P[:, 0]] >= 0) & np.isin(P[:, 1:], held).any(1) & (m_cold[P[:, 1:]] >= 0).all(1)
+  new_pairs = np.stack([local[P[take, 0]], m_cold[P[take, 1]], m_cold[P[take, 2]]], axis=1)
+  answered = int(np.isfinite(outcomes[np.ix_(quiz_Q, cold.held_out)]).any(1).sum())
+  note = (
+    f"quiz: {len(quiz_Q)} training queries revealed for {', '.join(cold.held_out_names)} "
+    f"({answered} with a known outcome, {len(new_pairs)} pairs)"
+  )
+  return cold.replace(
+    outcomes_QxM=outcomes,
+    pairs_Px3=np.concatenate([cold.pairs_Px3, new_pairs.astype(np.int32)]),
+    quiz_queries=quiz_Q.astype(np.int32),
+    setting=setting or f"{cold.setting}+quiz{len(quiz_Q)}",
+    notes=(*cold.notes, note),
+  )

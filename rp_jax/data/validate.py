@@ -150,7 +150,7 @@ def to_float(
     raise DataError(source, where, f"expected a number{rng}, got boolean {v!r}")
   try:
     x = float(v)
-  except (TypeError, ValueError):
+  except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond float range
     raise DataError(source, where, f"expected a number{rng}, got {v!r:.60}") from None
   if not math.isfinite(x):
     raise DataError(source, where, f"expected a finite number{rng}, got {v!r}")
@@ -172,7 +172,8 @@ def parse_literal(v: Any, source: str, where: str) -> Any:
     return None
   try:
     return ast.literal_eval(v)
-  except (ValueError, SyntaxError, MemoryError, RecursionError) as e:
+  # TypeError: a literal that cannot be built, such as {[1]: 2}.
+  except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as e:
     raise DataError(source, where, f"malformed literal ({type(e).__name__}): {v!r:.80}") from None
 
 

@@ -7,8 +7,9 @@ indices are candidate positions 0..A-1) and returns a ``RouterData`` pytree:
   one known outcome on a trainable candidate, in History order;
 - pairs (local query, better candidate, worse candidate), also as a per-query table padded to the
   largest pair count K (for batches made of whole queries);
-- labels: the History outcomes of the training queries on the candidates (NaN = unknown; always
-  NaN for held-out models, which ``trainable_A`` marks False);
+- labels: the History outcomes of the training queries on the candidates (NaN = unknown; for a
+  held-out model NaN but on its quiz queries, ``History.quiz_queries``: a held-out model without
+  quiz answers is marked untrainable in ``trainable_A``);
 - test queries: ``history.test_queries`` in that order.
 
 The validation split is made per query inside the jitted training function (``rp_jax.train``).
@@ -32,7 +33,8 @@ class RouterData(NamedTuple):
     pair_table_QxJx2: [Q, K, 2] int32 (better, worse) of each query's pairs, padded with 0.
     pair_mask_QxJ: [Q, K] bool, the slot holds a real pair.
     labels_QxA: [Q, A] float32 outcome of each training query on each candidate; NaN unknown.
-    trainable_A: [A] bool, False for held-out (new) models that training must never see.
+    trainable_A: [A] bool, False for held-out (new) models without any revealed quiz answer:
+      training never sees them. A held-out model with quiz answers is trainable on those.
     test_q_QxD: [Q_test, D] float32 embeddings of ``history.test_queries``.
     train_ids: [Q] int32 History indices of the training queries.
     test_ids: [Q_test] int32 History indices of the test queries.
@@ -109,21 +111,28 @@ def make_router_data(history: History, query_emb_QxD: np.ndarray) -> RouterData:
     raise ValueError(f"query_emb_QxD: row {row} is not finite")
   cand_A = history.candidates
   num_cand = len(cand_A)
-  trainable_A = ~np.isin(cand_A, history.held_out)
+  held_A = np.isin(cand_A, history.held_out)
   pos_M = np.full(history.num_models, -1, np.int64)
   pos_M[cand_A] = np.arange(num_cand)
+  quiz_Q = np.zeros(history.num_queries, bool)
+  quiz_Q[history.quiz_queries] = True
 
-  # Pairs between candidates only; a pair touching a held-out model would leak it (the History
-  # forbids those, but a router must never depend on that check alone).
+  # Pairs between candidates only; a pair touching a held-out model would leak it unless it is on
+  # one of its quiz queries (the History forbids the others, but a router must never depend on
+  # that check alone).
   pairs = history.pairs_Px3.astype(np.int64)
   better, worse = pos_M[pairs[:, 1]], pos_M[pairs[:, 2]]
   keep = (better >= 0) & (worse >= 0)
-  keep &= np.isin(better, np.flatnonzero(trainable_A)) & np.isin(worse, np.flatnonzero(trainable_A))
+  touches_held = held_A[np.maximum(better, 0)] | held_A[np.maximum(worse, 0)]
+  keep &= ~touches_held | quiz_Q[pairs[:, 0]]
   pairs = np.stack([pairs[keep, 0], better[keep], worse[keep]], axis=1)
 
   train_all = history.train_queries
   labels_all = history.outcomes_QxM[np.ix_(train_all, cand_A)].astype(np.float32)
-  labels_all[:, ~trainable_A] = np.nan
+  labels_all[np.ix_(~quiz_Q[train_all], held_A)] = np.nan
+  # A held-out model with quiz answers is trained on like the others (on those answers only).
+  answered_A = np.isfinite(labels_all).any(0) | np.isin(np.arange(num_cand), pairs[:, 1:])
+  trainable_A = ~held_A | answered_A
   has_pair = np.isin(train_all, pairs[:, 0])
   has_label = np.isfinite(labels_all).any(1)
   use = has_pair | has_label

@@ -70,6 +70,7 @@ def query_evidence(data: RouterData) -> tuple[jax.Array, jax.Array]:
   labels = jnp.asarray(data.labels_QxA)
   known_label = jnp.isfinite(labels)
   ev = jnp.where(known_label, labels, pair_ev)
+  # RouterData holds no label or pair of an untrainable (held-out) candidate; the mask is a guard.
   known = (known_label | (n > 0)) & jnp.asarray(data.trainable_A)[None, :]
   return jnp.where(known, ev, 0.0), known
 
