@@ -6,6 +6,10 @@ Commands:
       --workdir=runs/router --queries=-
   # a model that is in the data's pool but was not a candidate joins without retraining:
   python -m launch.route --config=configs/route.py --workdir=runs/router --add_models=NAME
+  # any new model joins from its answers to the router's quiz (and its model card):
+  python -m launch.route --config=configs/route.py --workdir=runs/router --print_quiz=50 > quiz.jsonl
+  python -m launch.route --config=configs/route.py --workdir=runs/router --add_models=NEW \
+      --quiz_outcomes=answers.jsonl --model_card=card.json
 Runtime:  ~10 s to fit on the synthetic default on a 2-core CPU; routing is milliseconds.
 Expected: runs/router/bundle.json + arrays.npz; one JSON line {"query", "model", "expected_cost"}
           per query (with --lambda or --max_cost_per_query also the "lambda" used).
@@ -30,4 +34,7 @@ def get_config(arg=None):
   c.val_folds = 5
   c.route.seed = 0
   c.route.inputs = "prompt"  # prompt | prompt+task (then each query line carries its "task")
+  # The quiz a new model answers to join without retraining (--print_quiz / --quiz_outcomes);
+  # a probe profile (e.g. "flat:TQD+probe:8:4") measures every candidate on it at --fit.
+  c.route.quiz_size = 50
   return rp_config.apply_common_args(c, arg)

@@ -20,6 +20,15 @@ _LAMBDA = flags.DEFINE_float("lambda", None, "Route by argmax p-hat - lambda * e
 _BUDGET = flags.DEFINE_float(
   "max_cost_per_query", None, "Budget mode: the lambda whose validation front costs at most this."
 )
+_PRINT_QUIZ = flags.DEFINE_integer(
+  "print_quiz", 0, "Print the router's quiz of this many queries (one JSON line each)."
+)
+_QUIZ_OUTCOMES = flags.DEFINE_string(
+  "quiz_outcomes", None, "A new model's answers to the quiz: JSONL {'quiz', 'query', 'outcome'}."
+)
+_MODEL_CARD = flags.DEFINE_string(
+  "model_card", None, "The new model's card (JSON: family, text, input_price, output_price)."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -32,6 +41,9 @@ def main(argv):
     queries=_QUERIES.value,
     lam=_LAMBDA.value,
     max_cost=_BUDGET.value,
+    print_quiz=_PRINT_QUIZ.value,
+    quiz_outcomes=_QUIZ_OUTCOMES.value,
+    model_card=_MODEL_CARD.value,
   )
   try:
     deploy.run(_CONFIG.value, _WORKDIR.value, request)

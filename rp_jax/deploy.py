@@ -32,7 +32,7 @@ from absl import logging
 from flax import traverse_util
 
 from rp_jax import config as cfg_lib
-from rp_jax import io, stages
+from rp_jax import io, onboard, stages
 from rp_jax import train as tr
 from rp_jax.cost import model as cost_model
 from rp_jax.data import load_history
@@ -131,6 +131,12 @@ def fit(
       sweep's ``quality.csv``); None: the config's, which must then hold one value each.
   """
   enc, embed = stages.make_embed(config)
+  quiz = None
+  if "+probe" in profile or profile.startswith("probe"):
+    # A probe profile measures every candidate on the bundle's quiz (the one a new model will
+    # answer), so that seen and new models share one profile space (rp_jax.onboard).
+    quiz = onboard.choose_quiz(config, history, int(config.route.get("quiz_size", 50)))
+    history = history.replace(quiz_queries=np.asarray(quiz["query_ids"], np.int32))
   ctx = stages.make_context(_one_profile(config, profile), history, embed, seeds=[seed])
   spec = ctx.specs[0]
   inputs = str(config.route.get("inputs", "prompt")) if "route" in config else "prompt"
@@ -140,6 +146,8 @@ def fit(
   static = grid.resolve_config(router, cfg_lib.router_settings(config, router)[0], rin.data)
   folds = cfg_lib.router_folds(config, router) if config.val_split == "stratified" else 1
   info = {"setting": history.setting, "source": history.source, "seed": seed, "folds": folds}
+  if quiz is not None:
+    info["quiz"] = quiz
   if registry.family(router).trainable:
     info["best_epoch"] = int(out["best_epoch_SxZ"][0, 0])
     log(f"trained {router} on {spec.id}: best epoch {info['best_epoch']}")
@@ -199,12 +207,18 @@ def _oof_utility(data, split, val_idx: np.ndarray) -> np.ndarray:
 
 
 def add_candidate(
-  bundle: RouterBundle, name: str, profile_D: np.ndarray, prices_2: np.ndarray | None = None
+  bundle: RouterBundle,
+  name: str,
+  profile_D: np.ndarray,
+  prices_2: np.ndarray | None = None,
+  evidence: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> RouterBundle:
   """A copy of the bundle with one more candidate (no retraining; see module docstring).
 
   ``prices_2``: its $ per million tokens (input, output), needed when the bundle has a cost
   model; the new candidate then uses the shared calibration and the usage log's medians.
+  ``evidence``: (evidence_N, known_N) on the memory rows of a family with per-candidate
+  evidence (kNN; ``rp_jax.onboard`` passes a new model's quiz answers); none by default.
   """
   if name in bundle.candidate_names:
     raise ValueError(f"candidate {name!r} is already in the router ({bundle.candidate_names})")
@@ -219,11 +233,17 @@ def add_candidate(
     if prices_2 is None or not np.isfinite(np.asarray(prices_2, np.float64)).all():
       raise ValueError(f"this router has a cost model: give the prices of {name!r} (prices_2=)")
     cost = cost_model.CostModel.from_arrays(cost).add_candidate(prices_2).arrays()
+  state = bundle.state
+  fam = registry.family(bundle.router)
+  if fam.extend is not None:
+    ev, known = evidence if evidence is not None else (0.0, 0.0)
+    state = jax.tree.map(np.asarray, fam.extend(state, ev, known))
   return dataclasses.replace(
     bundle,
     profile_AxD=np.concatenate([bundle.profile_AxD, p[None]]),
     candidate_names=[*bundle.candidate_names, name],
     cost=cost,
+    state=state,
   )
 
 
@@ -415,6 +435,11 @@ class RouteRequest:
       "expected_cost"}`` per query is written out.
     lam: route by argmax p̂ − λ·cost (the bundle's cost model).
     max_cost: budget mode: the λ whose validation front stays within this $ per query.
+    print_quiz: > 0: print the bundle's quiz of this size (choose and save it if needed).
+    quiz_outcomes: a new model's answers to the quiz (JSONL ``{"quiz", "query", "outcome"}``):
+      with one ``add_models`` name, that model joins from its answers (``rp_jax.onboard``).
+    model_card: the new model's card (JSON: family, text, input_price, output_price); needed
+      for a model outside the data's pool.
   """
 
   fit: bool = False
@@ -422,6 +447,9 @@ class RouteRequest:
   queries: str | None = None
   lam: float | None = None
   max_cost: float | None = None
+  print_quiz: int = 0
+  quiz_outcomes: str | None = None
+  model_card: str | None = None
 
 
 def run(config, workdir, request: RouteRequest, out: IO[str] | None = None, log=logging.info):
@@ -439,8 +467,17 @@ def run(config, workdir, request: RouteRequest, out: IO[str] | None = None, log=
     bundle = fit(config, history, config.route.profile, config.route.router, config.route.seed, log)
     save(bundle, folder)
     log(f"saved {bundle.router} router on {bundle.profile_id} to {folder}")
+  if request.print_quiz:
+    bundle, quiz = bundle_quiz(config, load(folder), request.print_quiz)
+    save(bundle, folder)
+    for line in onboard.quiz_lines(quiz):
+      print(json.dumps(line), file=out or sys.stdout)
   if request.add_models:
-    bundle = add_pool_models(config, load(folder), request.add_models)
+    bundle = load(folder)
+    if request.quiz_outcomes:
+      bundle = add_new_model(config, bundle, request)
+    else:
+      bundle = add_pool_models(config, bundle, request.add_models)
     save(bundle, folder)
     log(f"candidates now: {', '.join(bundle.candidate_names)}")
   if request.queries:
@@ -451,6 +488,38 @@ def _route_history(config) -> History:
   """The History a route config trains on (query texts as the router reads them)."""
   fmt = config.data.query_format
   return stages.router_history(load_history(config.data, config.settings[0]), fmt)
+
+
+def bundle_quiz(config, bundle: RouterBundle, k: int) -> tuple[RouterBundle, dict]:
+  """(the bundle with its quiz of size k recorded, that quiz): the stored one when it has k
+  queries, else a new one — unless the bundle's probe profiles were measured on another."""
+  quiz = bundle.info.get("quiz")
+  if quiz is not None and len(quiz["query_ids"]) == k:
+    return bundle, quiz
+  if quiz is not None and "probe" in bundle.profile_id:
+    raise ValueError(
+      f"this router's probe profiles were measured on its {len(quiz['query_ids'])}-query quiz: "
+      f"print that one (--print_quiz={len(quiz['query_ids'])})"
+    )
+  quiz = onboard.choose_quiz(config, _route_history(config), k)
+  return dataclasses.replace(bundle, info={**bundle.info, "quiz": quiz}), quiz
+
+
+def add_new_model(config, bundle: RouterBundle, request: RouteRequest) -> RouterBundle:
+  """The bundle with one new model added from its quiz answers (and card): no retraining."""
+  if len(request.add_models) != 1:
+    raise ValueError("--quiz_outcomes answers for one model: give exactly one --add_models name")
+  name = request.add_models[0]
+  answers = onboard.load_answers(request.quiz_outcomes, bundle.info.get("quiz"))
+  card = onboard.read_model_card(request.model_card) if request.model_card else None
+  history, m = onboard.onboarding_history(_route_history(config), name, answers, card)
+  _, embed = stages.make_embed(config)
+  prof = profile_for_models(config, history, config.route.profile, embed, config.route.seed)
+  evidence = None
+  if "memory_ids_N" in bundle.state:
+    evidence = onboard.memory_evidence(bundle.state, answers)
+  prices = history.prices_Mx2[m] if bundle.cost else None
+  return add_candidate(bundle, name, prof[m], prices, evidence)
 
 
 def add_pool_models(config, bundle: RouterBundle, names: Sequence[str]) -> RouterBundle:

@@ -9,8 +9,13 @@ resamples, so differences are paired).
 
 from __future__ import annotations
 
+import csv
+import importlib
+import json
 import math
 import pathlib
+import re
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -524,7 +529,8 @@ def _save(fig, path: pathlib.Path) -> None:
 def write_cost_figures(workdir, front: pd.DataFrame, aiq: pd.DataFrame, quality) -> None:
   """``figures/cost_quality_<setting>.png``: the fronts of the validation-selected cell of each
   router family, the baselines' points, the zero router's hull and the oracles (RouterBench's
-  layout: $ per 1k queries against avg performance)."""
+  layout: $ per 1k queries against avg performance). Baseline labels are placed inside the axes
+  where they overlap neither each other nor the frame; the legend sits below the plot."""
   import matplotlib
 
   matplotlib.use("Agg")
@@ -535,7 +541,7 @@ def write_cost_figures(workdir, front: pd.DataFrame, aiq: pd.DataFrame, quality)
   fig_dir.mkdir(parents=True, exist_ok=True)
   for setting in front["setting"].unique():
     f = front[front["setting"] == setting]
-    fig, ax = plt.subplots(figsize=(7, 4.8))
+    fig, ax = plt.subplots(figsize=(7, 5.6), layout="constrained")
     for name, g in f[f["kind"] == "router"].groupby("name", sort=False):
       label = chosen.get((setting, name))
       if label is None:
@@ -546,25 +552,73 @@ def write_cost_figures(workdir, front: pd.DataFrame, aiq: pd.DataFrame, quality)
     ax.plot(
       zero["cost_per_query"] * 1e3, zero["avg_performance"], "--", color="gray", label="zero router"
     )
+    labelled = []
     for r in f[(f["kind"] != "router") & (f["name"] != "zero_router")].itertuples():
       const = r.name.startswith("const/")
+      xy = (r.cost_per_query * 1e3, r.avg_performance)
       ax.scatter(
-        r.cost_per_query * 1e3,
-        r.avg_performance,
+        *xy,
         s=18 if const else 40,
         marker="x" if r.kind == "oracle" else ("o" if const else "s"),
         color="gray" if const else ("black" if r.kind == "oracle" else "tab:red"),
       )
-      if not const:
-        ax.annotate(r.name, (r.cost_per_query * 1e3, r.avg_performance), fontsize=6)
+      if not const and np.isfinite(xy).all():
+        labelled.append((r.name, xy))
     ax.set_xscale("log")
+    ax.margins(x=0.08, y=0.08)  # room for the labels of points at the edges
     ax.set_xlabel("$ per 1k queries (log)")
     ax.set_ylabel("avg performance")
     ax.set_title(f"{setting}: cost–quality fronts (validation-selected cells)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+      fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
+    _place_labels(fig, ax, labelled)
     _save(fig, fig_dir / f"cost_quality_{setting}.png")
+
+
+# Label offsets (points) tried in turn: right, left, above, below, then further out.
+_LABEL_OFFSETS = [(5, 3), (5, -9), (-5, 3), (-5, -9), (0, 9), (0, -15)]
+_LABEL_OFFSETS += [(dx, dy * 2) for dx, dy in _LABEL_OFFSETS] + [
+  (dx, dy * 3) for dx, dy in _LABEL_OFFSETS
+]
+
+
+def _place_labels(fig, ax, points: list[tuple[str, tuple[float, float]]]) -> None:
+  """Annotates each (text, (x, y)) point at the first offset whose label stays inside the axes
+  and overlaps no label placed before it (the least-overlapping inside offset otherwise)."""
+  fig.canvas.draw()  # final limits and layout: labels are placed in display coordinates
+  renderer = fig.canvas.get_renderer()
+  frame = ax.get_window_extent(renderer)
+  placed = []
+  for text, xy in sorted(points, key=lambda p: (-p[1][1], p[1][0], p[0])):
+    best = None
+    for dx, dy in _LABEL_OFFSETS:
+      ann = ax.annotate(
+        text,
+        xy,
+        xytext=(dx, dy),
+        textcoords="offset points",
+        ha="left" if dx > 0 else ("right" if dx < 0 else "center"),
+        fontsize=6,
+        annotation_clip=True,
+        clip_on=True,
+      )
+      box = ann.get_window_extent(renderer)
+      inside = (
+        box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1
+      )
+      overlap = sum(box.overlaps(b) for b in placed)
+      score = (not inside, overlap)
+      if best is None or score < best[0]:
+        if best is not None:
+          best[1].remove()
+        best = (score, ann, box)
+      else:
+        ann.remove()
+      if score == (False, 0):
+        break
+    placed.append(best[2])
 
 
 def write_reliability_figures(workdir, calib: pd.DataFrame, quality) -> None:
@@ -583,7 +637,7 @@ def write_reliability_figures(workdir, calib: pd.DataFrame, quality) -> None:
   fig_dir.mkdir(parents=True, exist_ok=True)
   for setting in calib["setting"].unique():
     c = calib[(calib["setting"] == setting) & (calib["count"] > 0)]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.6), sharey=True, layout="constrained")
     for ax, split in zip(axes, ("val", "test"), strict=True):
       ax.plot([0, 1], [0, 1], ":", color="gray")
       for name, g in c[c["split"] == split].groupby("name", sort=False):
@@ -594,7 +648,192 @@ def write_reliability_figures(workdir, calib: pd.DataFrame, quality) -> None:
       ax.set_title(f"{setting}: {'validation queries' if split == 'val' else 'test rows'}")
       ax.grid(alpha=0.3)
     axes[0].set_ylabel("mean outcome in bin")
-    if axes[0].get_legend_handles_labels()[0]:
-      axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:  # below the plots, where it hides no curve
+      fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
     _save(fig, fig_dir / f"reliability_{setting}.png")
+
+
+# -- docs/results.md: every run's tables in one generated document --------------------------------
+
+# Files of a run folder formatted as tables when present. Without summary.md the statistics'
+# CSVs stand in for its sections; coldstart.csv and datasets.csv are not in summary.md.
+_FALLBACK_CSVS = (
+  ("quality.csv", "Validation-selected routers"),
+  ("lomo.csv", "Leave each candidate out (lomo)"),
+  ("aiq.csv", "Cost–quality scores"),
+)
+_EXTRA_CSVS = (("coldstart.csv", "Cold start"), ("datasets.csv", "Datasets"))
+
+
+def results_markdown(run_dirs: Sequence[str | pathlib.Path], out: str = "docs/results.md") -> str:
+  """One markdown document with the tables of several sweep runs (``docs/results.md``).
+
+  Formatting only, deterministic: the same run folders give the same bytes (no dates, no wall
+  times). Per run: a heading with the config's name, the command that reproduces it (the config
+  file, the workdir and the overrides that differ from the file's defaults), the hardware it ran
+  on (``config.json``'s ``runtime``), then ``summary.md`` without its title and wall-time section
+  (headings one level down), or, without summary.md, ``quality.csv`` / ``lomo.csv`` /
+  ``aiq.csv`` as tables; ``coldstart.csv`` and ``datasets.csv`` as tables when present. Missing
+  files are skipped.
+
+  Args:
+    run_dirs: sweep workdirs, written as given (their order is the document's).
+    out: where the document goes (only named in its regeneration note).
+
+  Raises:
+    ValueError: a folder without ``config.json`` (not a sweep run).
+  """
+  labels = [str(d) for d in run_dirs]
+  for d in labels:
+    if not (pathlib.Path(d) / "config.json").is_file():
+      raise ValueError(f"{d}: not a sweep run folder (no config.json)")
+  lines = [
+    "# Results",
+    "",
+    "Generated from sweep outputs; do not edit by hand. Regenerate with",
+    "",
+    "```bash",
+    f"python -m launch.report --runs={','.join(labels)} --out={out}",
+    "```",
+    "",
+  ]
+  for d in labels:
+    lines += _run_markdown(pathlib.Path(d), d)
+  return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _run_markdown(path: pathlib.Path, label: str) -> list[str]:
+  """One run's part of the results document."""
+  prov = json.loads((path / "config.json").read_text(encoding="utf-8"))
+  cfg = prov.get("config", {})
+  versions = f"rp_jax {prov.get('rp_jax_version', '?')}, jax {prov.get('jax_version', '?')}"
+  lines = [
+    f"## {cfg.get('name', '?')}: `{label}`",
+    "",
+    "```bash",
+    reproduce_command(cfg, label),
+    "```",
+    "",
+    f"Hardware: {prov.get('runtime', 'not recorded')}. {versions}; code fingerprint "
+    f"`{prov.get('code_fingerprint', '?')}`, data fingerprint `{prov.get('data_fingerprint', '?')}`.",
+    "",
+  ]
+  summary = path / "summary.md"
+  if summary.is_file():
+    lines += _summary_sections(summary.read_text(encoding="utf-8"))
+  else:
+    lines += [x for name, title in _FALLBACK_CSVS for x in _csv_section(path / name, title)]
+  lines += [x for name, title in _EXTRA_CSVS for x in _csv_section(path / name, title)]
+  return lines
+
+
+def reproduce_command(cfg: dict, workdir: str) -> str:
+  """``python -m launch.sweep --config=configs/<name>.py --workdir=...`` plus an override per key
+  whose value differs from the config file's default (``cfg``: config.json's ``config``).
+
+  The public data's folder is given as ``RP_JAX_DATA``; keys the file does not know, and every
+  override, are left out when ``configs/<name>.py`` cannot be imported (then a comment says so).
+  """
+  name = str(cfg.get("name", ""))
+  data = cfg.get("data", {})
+  env = (
+    f"RP_JAX_DATA={_shell_arg(data['data_dir'])} " if data.get("source") == "routeprofile" else ""
+  )
+  parts = [
+    f"{env}python -m launch.sweep --config=configs/{name}.py --workdir={_shell_arg(workdir)}"
+  ]
+  defaults = _config_defaults(name)
+  if defaults is None:
+    return parts[0] + f"  # configs/{name}.py not found: overrides unknown"
+  for key, value in _flatten(cfg).items():
+    skip = key == "data.data_dir" and data.get("source") != "routerbench"
+    if key in defaults and defaults[key] != value and not skip:
+      parts.append(_shell_arg(f"--config.{key}={_flag_value(value)}"))
+  return " \\\n  ".join(parts)
+
+
+def _config_defaults(name: str) -> dict | None:
+  """configs/<name>.py's ``get_config()`` as flat JSON values, or None if it cannot be loaded."""
+  if not re.fullmatch(r"[A-Za-z_]\w*", name):
+    return None
+  try:
+    module = importlib.import_module(f"configs.{name}")
+  except ImportError:
+    return None
+  return _flatten(json.loads(module.get_config().to_json()))
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out
+
+
+def _flag_value(v) -> str:
+  """A JSON config value as ml_collections parses a ``--config.key=value`` override."""
+  if isinstance(v, list):
+    return repr(tuple(v))
+  return str(v)
+
+
+def _shell_arg(s: str) -> str:
+  if re.fullmatch(r"[\w@%+=:,./-]+", s):
+    return s
+  if not re.search(r'["$`\\!]', s):
+    return f'"{s}"'
+  return "'" + s.replace("'", "'\"'\"'") + "'"
+
+
+def _summary_sections(text: str) -> list[str]:
+  """summary.md without its title and wall-time section, headings one level down."""
+  lines, skipping, fenced = [], False, False
+  for line in text.splitlines():
+    if line.startswith("```"):
+      fenced = not fenced
+    heading = not fenced and line.startswith("#")
+    if heading and line.startswith("# "):
+      continue
+    if heading and line.startswith("## "):
+      skipping = line.startswith("## Wall time")
+    if not skipping:
+      lines.append("#" + line if heading else line)
+  while lines and not lines[-1].strip():
+    lines.pop()
+  return [*lines, ""]
+
+
+def _csv_section(path: pathlib.Path, title: str) -> list[str]:
+  """``### title`` and the CSV as a markdown table ([] if the file is missing or empty)."""
+  if not path.is_file():
+    return []
+  with open(path, newline="", encoding="utf-8") as f:
+    rows = list(csv.reader(f))
+  if len(rows) < 2:
+    return []
+  row = lambda cells: "| " + " | ".join(_cell_text(c) for c in cells) + " |"
+  return [
+    f"### {title} (`{path.name}`)",
+    "",
+    row(rows[0]),
+    "|" + "---|" * len(rows[0]),
+    *(row(r) for r in rows[1:]),
+    "",
+  ]
+
+
+def _cell_text(s: str) -> str:
+  """A CSV cell for a markdown table: floats to 4 decimals, NaN as –, pipes escaped."""
+  try:
+    x = float(s)
+  except ValueError:
+    return s.replace("|", "\\|")
+  if math.isnan(x):
+    return "–"
+  if not re.search(r"[.eE]", s) or math.isinf(x):
+    return s
+  return f"{x:.4f}" if x == 0 or 1e-3 <= abs(x) < 1e5 else f"{x:.3e}"

@@ -133,7 +133,7 @@ class SettingContext:
   Attributes:
     config: the sweep config.
     history: the setting's History (query texts as routers read them).
-    test: its test rows.
+    test: its test rows (None for a History without any: profiles only).
     specs: the profile specs the setting builds.
     embed: texts -> [n, D] float32 (the run's encoder, through the embedding cache).
     baselines: name -> Baseline selection over the test rows.
@@ -143,7 +143,7 @@ class SettingContext:
 
   config: Any
   history: History
-  test: metrics.TestSet
+  test: metrics.TestSet | None
   specs: tuple[ProfileSpec, ...]
   embed: Callable[[Sequence[str]], np.ndarray]
   baselines: dict[str, Baseline]
@@ -162,9 +162,11 @@ class SettingContext:
 
 def make_context(config, history: History, embed, seeds: Sequence[int] | None = None):
   """The SettingContext of ``history`` under ``config`` (baselines and cost setting included)."""
-  test = metrics.TestSet.from_history(history)
-  bl = baselines(history, test)
-  cost = frontier.cost_setting(history, test, bl) if config.cost_quality else None
+  test, bl, cost = None, {}, None
+  if len(history.test_queries):  # a History without test rows (onboarding) only builds profiles
+    test = metrics.TestSet.from_history(history)
+    bl = baselines(history, test)
+    cost = frontier.cost_setting(history, test, bl) if config.cost_quality else None
   specs = tuple(cfg_lib.profile_specs(config, history.setting))
   seeds = tuple(range(int(config.seeds))) if seeds is None else tuple(int(s) for s in seeds)
   return SettingContext(config, history, test, specs, embed, bl, cost, seeds)

@@ -81,9 +81,9 @@ class History:
     pairs_Px3: [P, 3] int32 (query, better model, worse model) training records.
     candidates: [A] int32 model indices the router chooses among (sorted by pool order).
     held_out: int32 model indices held out of training (newllm setting); subset of candidates.
-    quiz_queries: int32 indices of the training queries whose outcomes (and pairs) of the
-      held-out models are revealed (a new model's answers to a quiz, ``data.holdout.reveal_quiz``);
-      a held-out model's training data exists on these queries only.
+    quiz_queries: int32 indices of the training queries of a quiz: the held-out models' outcomes
+      (and pairs) there are revealed (``data.holdout.reveal_quiz``) — a held-out model's training
+      data exists on these queries only — and probe profiles measure every model on them.
     setting: name of the setting ("standard", "newllm", "synthetic", ...).
     source: where the history came from (folder or generator description).
     notes: human-readable facts found while loading (e.g. rows dropped and why).
@@ -237,7 +237,7 @@ class History:
     if len(self.held_out):
       lines.append(f"  held out (new LLM): {', '.join(self.held_out_names)}")
     if len(self.quiz_queries):
-      lines.append(f"  quiz: {len(self.quiz_queries)} training queries revealed for them")
+      lines.append(f"  quiz: {len(self.quiz_queries)} training queries")
     lines += [f"  note: {n}" for n in self.notes]
     return "\n".join(lines)
 
@@ -353,7 +353,6 @@ class History:
       qz = self.quiz_queries
       need(bool(((qz >= 0) & (qz < Q)).all()), "quiz_queries", "query index out of range")
       need(bool((self.query_split[qz] == TRAIN).all()), "quiz_queries", "must be training queries")
-      need(len(self.held_out) > 0, "quiz_queries", "a quiz needs held-out models")
       quiz[qz] = True
     if len(self.held_out) and len(P):
       leak = np.isin(P[:, 1:], self.held_out).any(1) & ~quiz[P[:, 0]]

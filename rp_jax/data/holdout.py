@@ -119,3 +119,77 @@ def reveal_quiz(cold: History, full: History, quiz_Q, setting: str | None = None
     setting=setting or f"{cold.setting}+quiz{len(quiz_Q)}",
     notes=(*cold.notes, note),
   )
+
+
+def _train_only(history: History) -> History:
+  """The History restricted to its training queries (query indices renumbered)."""
+  keep = np.flatnonzero(history.query_split == TRAIN)
+  local = np.full(history.num_queries, -1, np.int64)
+  local[keep] = np.arange(len(keep))
+  pairs = history.pairs_Px3.astype(np.int64)
+  pairs = np.stack([local[pairs[:, 0]], pairs[:, 1], pairs[:, 2]], axis=1) if len(pairs) else pairs
+  take = lambda xs: [xs[i] for i in keep]
+  return history.replace(
+    query_texts=take(history.query_texts),
+    query_prompts=take(history.query_prompts),
+    query_task=history.query_task[keep],
+    query_split=history.query_split[keep],
+    query_in_graph=history.query_in_graph[keep],
+    outcomes_QxM=history.outcomes_QxM[keep],
+    tokens_QxMx2=history.tokens_QxMx2[keep],
+    cost_QxM=history.cost_QxM[keep],
+    pairs_Px3=pairs,
+    quiz_queries=local[history.quiz_queries],
+  )
+
+
+def with_new_model(history: History, name: str, card, quiz_Q, outcomes_Q) -> History:
+  """A training-only History with model ``name`` as a held-out candidate and only its answers to
+  a quiz known: what a deployed router needs to profile a new model (``rp_jax.onboard``).
+
+  Args:
+    history: the router's training History.
+    name: a pool model, or a new one described by ``card`` ({"family", "text", "input_price",
+      "output_price"}; required for a model outside the pool).
+    quiz_Q: [k] History indices of the quiz's training queries; outcomes_Q: [k] its answers.
+  """
+  h = history.replace(quiz_queries=np.asarray(quiz_Q, np.int32))
+  if name not in h.model_names:
+    if card is None:
+      raise ValueError(f"{name!r} is not in the data's model pool: give its model card")
+    h = _append_model(h, name, card)
+  m = h.model_index(name)
+  outcomes = h.outcomes_QxM.copy()
+  outcomes[h.query_split == TRAIN, m] = np.nan
+  outcomes[np.asarray(quiz_Q, np.int64), m] = np.asarray(outcomes_Q, np.float32)
+  h = _train_only(h.replace(outcomes_QxM=outcomes))
+  pairs = h.pairs_Px3
+  return h.replace(
+    pairs_Px3=pairs[~np.isin(pairs[:, 1:], [m]).any(1)],
+    candidates=np.union1d(h.candidates, [m]).astype(np.int32),
+    held_out=np.asarray([m], np.int32),
+  )
+
+
+def _append_model(h: History, name: str, card: dict) -> History:
+  """``h`` with one more pool model (its card's family, text and prices; nothing else known)."""
+  fam = str(card["family"])
+  families, texts = list(h.family_names), list(h.family_texts)
+  if fam not in families:
+    families.append(fam)
+    texts.append(f"The {fam} model family.")
+  prices = [[card.get("input_price", np.nan), card.get("output_price", np.nan)]]
+  nan = lambda shape: np.full(shape, np.nan, np.float32)
+  Q, T = h.num_queries, h.num_tasks
+  return h.replace(
+    model_names=(*h.model_names, name),
+    model_texts=(*h.model_texts, str(card["text"])),
+    model_family=np.append(h.model_family, families.index(fam)),
+    prices_Mx2=np.concatenate([h.prices_Mx2, np.asarray(prices, np.float32)]),
+    family_names=families,
+    family_texts=texts,
+    scores_MxT=np.concatenate([h.scores_MxT, nan((1, T))]),
+    outcomes_QxM=np.concatenate([h.outcomes_QxM, nan((Q, 1))], axis=1),
+    tokens_QxMx2=np.concatenate([h.tokens_QxMx2, nan((Q, 1, 2))], axis=1),
+    cost_QxM=np.concatenate([h.cost_QxM, nan((Q, 1))], axis=1),
+  )

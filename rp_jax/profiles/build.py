@@ -232,13 +232,14 @@ FAMILIES: dict[str, Callable[..., Built]] = {
 def probe_answers(history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """(training query ids [Q_tr], answered [Q_tr, M] bool, seen [M] bool) of a History.
 
-  With a quiz (``History.quiz_queries``) every model is measured on the quiz queries only — seen
-  and held-out models alike, so their profiles share one space; without one (no held-out model),
-  on every training query with a known outcome. ``seen`` = the candidates that are not held out.
+  With a quiz (``History.quiz_queries``, or a held-out model: then an empty quiz) every model is
+  measured on the quiz queries only — seen and held-out models alike, so their profiles share
+  one space; without one, on every training query with a known outcome. ``seen`` = the
+  candidates that are not held out.
   """
   train = np.flatnonzero(history.query_split == TRAIN)
   known = np.isfinite(history.outcomes_QxM[train])
-  if len(history.held_out):
+  if len(history.held_out) or len(history.quiz_queries):
     on_quiz = np.isin(train, history.quiz_queries)
     known &= on_quiz[:, None]
   seen = np.zeros(history.num_models, bool)

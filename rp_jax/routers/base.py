@@ -53,6 +53,9 @@ class Family:
     seed_free: neither the seed nor the validation split changes its routing (sim): the grid
       scores each profile once and broadcasts over seeds.
     same_space: queries and profiles must share an embedding space (sim).
+    extend: (state, evidence_N, known_N) -> state with one more candidate column, for families
+      whose state holds per-candidate evidence (kNN: a deployed router's new candidate, with its
+      quiz answers as evidence on the memory rows); None: the state has no candidate axis.
   """
 
   name: str
@@ -64,3 +67,4 @@ class Family:
   trainable: bool = True
   seed_free: bool = False
   same_space: bool = False
+  extend: Callable[..., Any] | None = None

@@ -88,6 +88,9 @@ def make(config: KNNConfig, data: RouterData) -> RouterFns:
       "memory_NxD": _unit(data.train_q_QxD[ids]),
       "evidence_NxA": ev_QxA[ids],
       "known_NxA": known_QxA[ids].astype(jnp.float32),
+      # History query ids of the memory rows: a deployed router adds a new model's quiz answers
+      # to the rows of its quiz queries (rp_jax.onboard).
+      "memory_ids_N": jnp.asarray(data.train_ids)[ids],
     }
 
   return RouterFns(pieces=None, loop=None, state=state)
@@ -126,4 +129,20 @@ def score(config: KNNConfig, state, profile_AxD, query_QxD, hparams) -> jax.Arra
   return (num_QxA + lam * p_A[None, :]) / (den_QxA + lam + 1e-9)
 
 
-FAMILY = Family("knn", KNNConfig, DEFAULT_HPARAMS, make, score, trainable=False)
+def extend(state, evidence_N, known_N):
+  """The state with one more candidate column: its evidence on the memory rows (a deployed
+  router's new model: its quiz answers on the rows of its quiz queries, none elsewhere).
+
+  ``state`` may carry a leading fold axis (a cross-validated cell): the column is added to every
+  fold's memory (``evidence_N`` / ``known_N`` are indexed by ``memory_ids_N``-aligned rows, or
+  given per fold with the same leading axis).
+  """
+  ev, kn = state["evidence_NxA"], state["known_NxA"]
+  col = lambda x: jnp.broadcast_to(jnp.asarray(x, ev.dtype), ev.shape[:-1])[..., None]
+  out = dict(state)
+  out["evidence_NxA"] = jnp.concatenate([ev, col(evidence_N)], axis=-1)
+  out["known_NxA"] = jnp.concatenate([kn, col(known_N)], axis=-1)
+  return out
+
+
+FAMILY = Family("knn", KNNConfig, DEFAULT_HPARAMS, make, score, trainable=False, extend=extend)
