@@ -26,11 +26,17 @@ def get_config(arg=None):
   c = quality.get_config(arg)
   c.name = "coldstart"
   c.settings = ("standard", "newllm", "lomo")
-  c.profiles = ("index", "flat:TQD", "probe:8:4", "flat:TQD+probe:8:4")
+  # Text profiles with and without the probe block (the probe block alone is all zeros at k = 0:
+  # every model measured on an empty quiz).
+  c.profiles = ("flat:TQD", "flat:TQD+probe:8:4")
   c.profiles_newllm = ()
   c.profiles_lomo = ()
   c.routers = ("knn", "mf")
   c.routers_lomo = ()
+  c.router_inputs = ("prompt+task",)  # the task label too, as the per-task lookup reads it
+  c.mf.l2 = (1e-3, 1e-2)
+  # The full curve for newllm; the lomo folds at the two ends that matter (no quiz, 50 answers).
   c.quiz.methods = ("random",)
   c.quiz.ks = (0, 10, 25, 50, 100, 200)
+  c.quiz.ks_lomo = (0, 50)
   return c

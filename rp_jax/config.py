@@ -74,6 +74,16 @@ def base_config() -> ml_collections.ConfigDict:
   """Every key a sweep reads, with the paper's defaults (SPEC §2)."""
   c = ml_collections.ConfigDict()
   c.name = "sweep"
+  _data_section(c)
+  _text_section(c)
+  _profiles_section(c)
+  _routers_section(c)
+  _evaluation_section(c)
+  return c
+
+
+def _data_section(c: ml_collections.ConfigDict) -> None:
+  """The data source and its options, the settings and the quiz (cold start)."""
   # -- data ---------------------------------------------------------------------------------------
   c.data = ml_collections.ConfigDict()
   c.data.source = "routeprofile"  # routeprofile | synthetic | generic | routerbench
@@ -102,7 +112,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.quiz = ml_collections.ConfigDict()
   c.quiz.methods = ()
   c.quiz.ks = (0, 10, 25, 50, 100, 200)
+  c.quiz.ks_lomo = ()  # quiz sizes of the lomo folds when they differ (empty: c.quiz.ks)
   c.quiz.seed = 0
+
+
+def _text_section(c: ml_collections.ConfigDict) -> None:
+  """Text encoding, caches, determinism and the summarizer / LLM client."""
   # -- text ---------------------------------------------------------------------------------------
   c.encoder = "hashing"  # hashing | minilm
   c.encoder_dim = 768  # hashing only
@@ -123,6 +138,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.llm.max_retries = 3
   c.llm.concurrency = 4
   c.llm.max_tokens = 500
+
+
+def _profiles_section(c: ml_collections.ConfigDict) -> None:
+  """Model profiles: which ones, their seeds and their settings."""
   # -- profiles -----------------------------------------------------------------------------------
   c.profiles = ()
   c.profiles_newllm = ()  # profiles of the newllm setting when it differs (empty: c.profiles)
@@ -140,6 +159,10 @@ def base_config() -> ml_collections.ConfigDict:
   # norm (index profiles otherwise have norm ~sqrt(D)); "none" keeps each family's own scale (the
   # reference's, used by the paper configs).
   c.profile_norm = "l2"
+
+
+def _routers_section(c: ml_collections.ConfigDict) -> None:
+  """Router families, seeds, inputs, per-router sections and validation."""
   # -- routers ------------------------------------------------------------------------------------
   c.routers = ROUTERS
   c.seeds = 5
@@ -162,6 +185,10 @@ def base_config() -> ml_collections.ConfigDict:
   # it routes with the mean of their scores (an ensemble: every training query is used). K times
   # the training work; a much less noisy selection on ~1,000 training queries (README).
   c.val_folds = 1
+
+
+def _evaluation_section(c: ml_collections.ConfigDict) -> None:
+  """Evaluation and outputs: baselines, cost-quality, bootstrap, grid, figures."""
   # -- evaluation and outputs ---------------------------------------------------------------------
   c.baselines = True
   # Cost–quality study where the test rows have costs: calibrated p̂, λ fronts, AIQ
@@ -179,7 +206,6 @@ def base_config() -> ml_collections.ConfigDict:
   # Progress lines from inside a compiled router stage: at most one every this many seconds
   # (cell-epochs done, time left); 0 turns the host callback off (the test config does).
   c.progress_every_s = 10.0
-  return c
 
 
 def dataclass_section(cls, skip=(), extra=None) -> ml_collections.ConfigDict:

@@ -114,7 +114,8 @@ def quiz_settings(config, cold: History, full: History, embed) -> list[History]:
   emb = np.asarray(embed([cold.query_texts[i] for i in train]), np.float32)
   kw = {"emb_QxD": emb, "outcomes_QxA": outcomes_QxA, "task_Q": cold.query_task[train]}
   out = []
-  for k in sorted({int(k) for k in q.ks}):
+  ks = q.ks_lomo if cold.setting.startswith("lomo") and q.ks_lomo else q.ks
+  for k in sorted({int(k) for k in ks}):
     for method in q.methods if k else ("none",):
       key = jax.random.fold_in(jax.random.key(int(q.seed)), k)
       idx = quiz_lib.choose_quiz(method, k, eligible_Q=eligible, key=key, **kw) if k else []

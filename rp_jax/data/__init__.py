@@ -20,6 +20,11 @@ __all__ = [
 ]
 
 
+# RouterBench's default new LLM (setting "newllm" without data.held_out): the best model on
+# every task, the one whose absence costs a router most (SPEC §8).
+ROUTERBENCH_NEWLLM = "gpt-4-1106-preview"
+
+
 def load_history(data_config, setting: str) -> History:
   """The History of one setting from a config's ``data`` block (see rp_jax.config)."""
   d = data_config
@@ -67,7 +72,7 @@ def load_history(data_config, setting: str) -> History:
         "RouterBench *_train.csv / *_test.csv files"
       )
     if setting == "newllm" and not held:
-      raise ValueError("the newllm setting on routerbench data needs config.data.held_out=<model>")
+      held = (ROUTERBENCH_NEWLLM,)  # the strongest model, as newllm holds out mistral-small
     return load_routerbench(folder, held_out=held if setting == "newllm" else (), setting=setting)
   raise ValueError(
     f"unknown data source {d.source!r}; expected routeprofile, synthetic, generic or routerbench"
