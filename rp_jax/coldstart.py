@@ -61,12 +61,16 @@ def _rows(res: SettingResult, r) -> tuple[np.ndarray, np.ndarray]:
   return res.cell_rows[key].mean(0), res.ignoring[key].mean(0)
 
 
-def _full_rows(sel: pd.DataFrame, by_setting: dict, router: str, inputs: str, num_rows: int):
-  """The standard setting's selected cell of (router, inputs), or None."""
-  std = sel[(sel["setting"] == "standard") & (sel["router"] == router) & (sel["inputs"] == inputs)]
-  if std.empty or "standard" not in by_setting:
+def _full_rows(sel: pd.DataFrame, by_setting: dict, r, num_rows: int):
+  """The standard setting's (of the same dataset) selected cell of r's (router, inputs), or
+  None."""
+  dataset = str(r["setting"]).rpartition("@")[0]
+  name = f"{dataset}@standard" if dataset else "standard"
+  std = sel[(sel["setting"] == name) & (sel["router"] == r["router"])]
+  std = std[std["inputs"] == r["inputs"]]
+  if std.empty or name not in by_setting:
     return None
-  rows = by_setting["standard"].cell_rows[CellKey.of(std.iloc[0])].mean(0)
+  rows = by_setting[name].cell_rows[CellKey.of(std.iloc[0])].mean(0)
   return rows if len(rows) == num_rows else None
 
 
@@ -104,18 +108,21 @@ def coldstart_table(
     base, method, k = quiz
     res = by_setting[r["setting"]]
     a_Q, zero_Q = _rows(res, r)
-    full_Q = _full_rows(sel, by_setting, r["router"], r["inputs"], len(a_Q))
+    full_Q = _full_rows(sel, by_setting, r, len(a_Q))
     row = {"setting": base, "held_out": ",".join(res.history.held_out_names)}
     row.update(router=r["router"], inputs=r["inputs"], quiz=method, k=k, choice=choice_text(r))
     row.update(_stat(key, a_Q, zero_Q, full_Q, num_resamples))
     row.update(new_model_recall=float(r["recall"]), new_model_precision=float(r["precision"]))
     out.append(row)
-    if base.startswith("lomo:") and full_Q is not None:
-      p = pooled.setdefault((r["router"], r["inputs"], method, k), ([], [], [], [], []))
+    dataset, _, plain = base.rpartition("@")
+    if plain.startswith("lomo:") and full_Q is not None:
+      key_p = (dataset, r["router"], r["inputs"], method, k)
+      p = pooled.setdefault(key_p, ([], [], [], [], []))
       for lst, x in zip(p, (a_Q, zero_Q, full_Q, [r["recall"]], [r["precision"]]), strict=True):
         lst.append(np.asarray(x, np.float64))
-  for (router, inputs, method, k), (a, zero, full, rec, prec) in pooled.items():
-    row = {"setting": "lomo", "held_out": f"{len(a)} folds", "router": router, "inputs": inputs}
+  for (dataset, router, inputs, method, k), (a, zero, full, rec, prec) in pooled.items():
+    lomo = f"{dataset}@lomo" if dataset else "lomo"
+    row = {"setting": lomo, "held_out": f"{len(a)} folds", "router": router, "inputs": inputs}
     row.update(quiz=method, k=k, choice="per fold")
     a, zero, full = (np.concatenate(x) for x in (a, zero, full))
     row.update(_stat(key, a, zero, full, num_resamples))

@@ -161,17 +161,20 @@ def baseline_keys(name: str) -> dict:
 
 @dataclasses.dataclass
 class CostRows:
-  """Rows of ``cost_quality.csv`` (fronts), ``aiq.csv`` (their scores) and ``calibration.csv``
-  (reliability bins of the cells' calibrated p̂) of one setting."""
+  """Rows of ``cost_quality.csv`` (fronts), ``aiq.csv`` (their scores), ``calibration.csv``
+  (reliability bins of the cells' calibrated p̂) and ``apgr.csv`` (every weak/strong pair) of one
+  setting."""
 
   front: list[dict] = dataclasses.field(default_factory=list)
   scores: list[dict] = dataclasses.field(default_factory=list)
   calibration: list[dict] = dataclasses.field(default_factory=list)
+  pairs: list[dict] = dataclasses.field(default_factory=list)
 
-  def add(self, front: list[dict], scores: list[dict], calibration: list[dict] = ()) -> None:
+  def add(self, front: list[dict], scores: list[dict], calibration=(), pairs=()) -> None:
     self.front += front
     self.scores += scores
     self.calibration += list(calibration)
+    self.pairs += list(pairs)
 
 
 class GridRows(NamedTuple):
@@ -221,7 +224,7 @@ class SettingResult:
     self.rows += grid.rows
     self.cell_rows.update(grid.cells)
     self.ignoring.update(grid.ignoring)
-    self.cost.add(grid.cost.front, grid.cost.scores, grid.cost.calibration)
+    self.cost.add(grid.cost.front, grid.cost.scores, grid.cost.calibration, grid.cost.pairs)
 
 
 def results_frame(rows: list[dict]) -> pd.DataFrame:
@@ -476,7 +479,9 @@ def quality_table(
   best = sel[top].assign(choice_prefix=lambda f: f["router"] + ": ", name="best")
   sel = pd.concat([sel.assign(choice_prefix="", name=sel["router"]), best], ignore_index=True)
   out = []
-  single = sel[~sel["setting"].str.startswith("lomo:")]
+  dataset = sel["setting"].str.rpartition("@")[0]  # "" unless a multi-dataset run
+  is_fold = sel["setting"].str.rpartition("@")[2].str.startswith("lomo:")
+  single = sel[~is_fold]
   for _, r in single.iterrows():
     res, key = results[r["setting"]], CellKey.of(r)
     rows = res.cell_rows[key].mean(0)
@@ -486,8 +491,8 @@ def quality_table(
     out.append(
       (r["setting"], r["name"], r["inputs"], choice, r["val_utility"], *stat, r["recall"], cell)
     )
-  folds = sel[sel["setting"].str.startswith("lomo:")]
-  for (router, inputs), g in folds.groupby(["name", "inputs"], sort=False):
+  folds = sel[is_fold].assign(dataset=dataset[is_fold])
+  for (ds, router, inputs), g in folds.groupby(["dataset", "name", "inputs"], sort=False):
     rows = np.stack(
       [results[r["setting"]].cell_rows[CellKey.of(r)].mean(0) for _, r in g.iterrows()]
     )
@@ -495,8 +500,9 @@ def quality_table(
     stat = _versus_lookup(rows, look, num_resamples, seed)
     choices = sorted({r["choice_prefix"] + choice_text(r) for _, r in g.iterrows()})
     choice = choices[0] if len(choices) == 1 else f"per fold ({len(choices)} different)"
+    lomo = f"{ds}@lomo" if ds else "lomo"
     out.append(
-      ("lomo", router, inputs, choice, g["val_utility"].mean(), *stat, g["recall"].mean(), "")
+      (lomo, router, inputs, choice, g["val_utility"].mean(), *stat, g["recall"].mean(), "")
     )
   return pd.DataFrame(out, columns=list(QUALITY_COLUMNS))
 
@@ -505,7 +511,8 @@ def lomo_table(stats: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
   """``lomo.csv``: per fold and (router, inputs), the validation-selected cell's test numbers and
   the lookup without the held-out model (``task_best_pairs`` of the fold: it never picks it)."""
   sel = select_cells(stats)
-  sel = sel[sel["setting"].str.startswith("lomo:") & ~sel["setting"].str.contains("~", regex=False)]
+  plain = sel["setting"].str.rpartition("@")[2]
+  sel = sel[plain.str.startswith("lomo:") & ~sel["setting"].str.contains("~", regex=False)]
   out = []
   for _, r in sel.iterrows():
     look = frame[(frame["setting"] == r["setting"]) & (frame["router"] == LOOKUP)]
@@ -513,7 +520,7 @@ def lomo_table(stats: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
       (
         r["router"],
         r["inputs"],
-        r["setting"].removeprefix("lomo:"),
+        r["setting"].rpartition("@")[2].removeprefix("lomo:"),
         choice_text(r),
         float(r["mean"]),
         float(r["recall"]),
@@ -527,15 +534,16 @@ def lomo_table(stats: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
 # -- cost–quality ------------------------------------------------------------------------------------
 
 
-def cost_tables(
-  results: dict[str, SettingResult],
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-  """(``cost_quality.csv``, ``aiq.csv``, ``calibration.csv``) of every setting (empty frames
-  without costs)."""
-  front = pd.DataFrame([r for s in results.values() for r in s.cost.front])
-  scores = pd.DataFrame([r for s in results.values() for r in s.cost.scores])
-  calib = pd.DataFrame([r for s in results.values() for r in s.cost.calibration])
-  return front, scores, calib
+def cost_tables(results: dict[str, SettingResult]) -> dict[str, pd.DataFrame]:
+  """``cost_quality``, ``aiq``, ``calibration`` and ``apgr`` frames of every setting (empty
+  frames without costs)."""
+  frame = lambda attr: pd.DataFrame([r for s in results.values() for r in getattr(s.cost, attr)])
+  return {
+    "cost_quality": frame("front"),
+    "aiq": frame("scores"),
+    "calibration": frame("calibration"),
+    "apgr": frame("pairs"),
+  }
 
 
 # -- every table of a sweep ----------------------------------------------------------------------------
@@ -563,14 +571,11 @@ def tables(frame: pd.DataFrame, by_setting: dict[str, SettingResult], opts: Stat
   ``calibration`` CSV files. The report formats exactly these."""
   nb, seed = opts.num_resamples, opts.seed
   stats = cell_stats(frame, by_setting, opts.routers, nb, seed)
-  front, aiq, calib = cost_tables(by_setting)
   return {
+    **cost_tables(by_setting),
     "stats": stats,
     "bstats": baseline_stats(frame, by_setting, opts.routers, nb, seed),
     "evidence": claims(stats, by_setting, opts.routers, nb, seed + 1),
     "quality": quality_table(stats, by_setting, nb, seed + 2, eligible=opts.eligible),
     "lomo": lomo_table(stats, frame),
-    "cost_quality": front,
-    "aiq": aiq,
-    "calibration": calib,
   }

@@ -167,7 +167,8 @@ def make_context(config, history: History, embed, seeds: Sequence[int] | None = 
   if len(history.test_queries):  # a History without test rows (onboarding) only builds profiles
     test = metrics.TestSet.from_history(history)
     bl = baselines(history, test)
-    cost = frontier.cost_setting(history, test, bl) if config.cost_quality else None
+    calib = str(config.get("calibration", "platt"))
+    cost = frontier.cost_setting(history, test, bl, calib) if config.cost_quality else None
   specs = tuple(cfg_lib.profile_specs(config, history.setting))
   seeds = tuple(range(int(config.seeds))) if seeds is None else tuple(int(s) for s in seeds)
   return SettingContext(config, history, test, specs, embed, bl, cost, seeds)
@@ -407,16 +408,17 @@ def grid_rows(ctx: SettingContext, rin: RouterInputs, router: str, out: dict) ->
   ]
   cost = results.CostRows()
   if ctx.cost is not None and "val_labels_SxZxVxA" in out:
-    cost.add(
-      *frontier.cell_rows(
-        ctx.name,
-        [c.key.name for c in cells],
-        out["test_scores_SxZxQxA"],
-        out["val_scores_SxZxVxA"],
-        out["val_labels_SxZxVxA"],
-        ctx.cost,
-      )
+    scores = frontier.CellScores(
+      out["test_scores_SxZxQxA"],
+      out["val_scores_SxZxVxA"],
+      out["val_labels_SxZxVxA"],
+      np.asarray(rin.data.train_ids)[out["val_idx_SxZxV"]],
     )
+    rows = frontier.cell_rows(ctx.name, [c.key.name for c in cells], scores, ctx.cost)
+    names = ctx.test.candidate_names
+    for r in rows["pairs"]:
+      r["weak"], r["strong"] = names[r["weak"]], names[r["strong"]]
+    cost.add(**rows)
   rows = results.metric_rows(ctx.name, ms, ctx.test, row_keys)
   keys = [c.key for c in cells]
   ignoring = {}

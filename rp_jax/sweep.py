@@ -38,10 +38,10 @@ import pandas as pd
 from absl import logging
 
 import rp_jax
-from rp_jax import coldstart, distributed, io, report, results, runtime, stages
+from rp_jax import coldstart, datasets, distributed, io, report, results, runtime, stages
 from rp_jax import progress as progress_lib
 from rp_jax.config import profile_specs, router_folds, setting_routers, validate_config
-from rp_jax.data import leave_one_out, load_history
+from rp_jax.data import leave_one_out, load_history, resolve_dir
 from rp_jax.profiles.build import ProfileSet
 from rp_jax.routers import registry
 from rp_jax.stage_cache import StageCache, code_fingerprint, data_fingerprint, stage_fingerprints
@@ -138,7 +138,12 @@ def write_outputs(rn: Run, frame: pd.DataFrame, by_setting: dict) -> None:
   tables["coldstart"] = coldstart.coldstart_table(
     tables["stats"], by_setting, opts.num_resamples, opts.seed + 3
   )
-  for name in ("quality", "lomo", "coldstart", "cost_quality", "aiq", "calibration"):
+  tables["datasets"] = datasets.datasets_table(tables["quality"], tables["aiq"], by_setting, 0)
+  tables["profile_families"] = datasets.profiles_table(
+    tables["stats"], by_setting, opts.num_resamples, opts.seed + 4
+  )
+  names = ("quality", "lomo", "coldstart", "datasets", "profile_families")
+  for name in (*names, "cost_quality", "aiq", "calibration", "apgr"):
     if not tables[name].empty:
       io.write_csv(workdir / f"{name}.csv", tables[name])
   rn.timings["report"] = 0.0  # listed in summary.md; filled in below
@@ -165,14 +170,56 @@ def setting_histories(config, log: Log) -> dict[str, tuple[History, History | No
   "lomo" expands into one fold per candidate. A cold-start setting (newllm, a lomo fold) comes
   with the History that still holds its held-out models' training data (the standard setting),
   from which a quiz reveals answers (``stages.quiz_settings``). Query texts are what the routers
-  read (``config.data.query_format``).
+  read (``config.data.query_format``). With ``config.datasets`` every dataset present runs every
+  setting, named ``<dataset>@<setting>`` (``dataset_configs``).
   """
   out = {}
+  for prefix, data in dataset_configs(config, log):
+    for name, pair in _dataset_histories(config, data, log).items():
+      out[prefix + name] = pair
+  return out
+
+
+def dataset_configs(config, log: Log) -> list[tuple[str, object]]:
+  """(setting-name prefix, data config) of each dataset a run reads: ``config.data`` alone, or
+  every dataset of ``config.datasets`` / ``config.data.tables`` whose files are present."""
+  if not config.datasets and not config.data.tables:
+    return [("", config.data)]
+  out = []
+  for name in (*config.datasets, *config.data.tables):
+    data = config.data.copy_and_resolve_references()
+    with data.unlocked():
+      if name in ("routeprofile", "routerbench", "synthetic"):
+        data.source = name
+      else:
+        data.source, data.table = "generic", str(name)
+    present = dataset_present(data)
+    if not present:
+      log(f"dataset {name}: not present here (no data folder / file); skipped")
+      continue
+    out.append((f"{pathlib.Path(str(name)).name.split('.')[0]}@", data))
+  return out
+
+
+def dataset_present(data) -> bool:
+  """Whether a data config's files are here (routerbench: RP_JAX_ROUTERBENCH / data_dir)."""
+  if data.source == "synthetic":
+    return True
+  if data.source == "routeprofile":
+    return bool(data.data_dir) and pathlib.Path(data.data_dir).is_dir()
+  if data.source == "routerbench":
+    folder = resolve_dir(data.data_dir)
+    return bool(folder) and pathlib.Path(folder).is_dir()
+  return pathlib.Path(data.table).is_file()
+
+
+def _dataset_histories(config, data, log: Log) -> dict[str, tuple[History, History | None]]:
+  out = {}
   fmt = config.data.query_format
-  load = lambda s: stages.router_history(load_history(config.data, s), fmt)
+  load = lambda s: stages.router_history(load_history(data, s), fmt)
   full = None
   for setting in config.settings:
-    log(f"[{setting}] loading data ({config.data.source})")
+    log(f"[{setting}] loading data ({data.source})")
     if setting == "lomo":
       full = full or load("standard")
       for fold in leave_one_out(full):
@@ -193,6 +240,7 @@ def expand_quizzes(config, histories: dict, embed) -> dict[str, History]:
   its quiz settings (``stages.quiz_settings``)."""
   out = {}
   for name, (history, full) in histories.items():
+    history = history if history.setting == name else history.replace(setting=name)
     if config.quiz.methods and full is not None and len(history.held_out):
       out.update({h.setting: h for h in stages.quiz_settings(config, history, full, embed)})
     else:

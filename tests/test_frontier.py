@@ -120,8 +120,13 @@ def test_cell_rows_reliability_bins_pool_the_seeds(setting):
   val = rng.normal(size=(c, z, v, a)).astype(np.float32)
   labels = (rng.random((c, z, v, a)) < 0.5).astype(np.float32)
   labels[:, :, 0, 0] = np.nan  # unknown outcomes are not counted
-  front, scores_rows, calib = frontier.cell_rows("s", ["x", "y"], scores, val, labels, cs)
+  ids = rng.choice(len(cs.row_cost_QxA), (c, z, v))
+  rows = frontier.cell_rows("s", ["x", "y"], frontier.CellScores(scores, val, labels, ids), cs)
+  front, scores_rows, calib = rows["front"], rows["scores"], rows["calibration"]
   assert len(front) == c * len(cs.lambdas_U) and len(scores_rows) == c
+  # Every (weak, strong) pair of candidates, strong = the better on training rows.
+  assert len(rows["pairs"]) == c * a * (a - 1) // 2
+  assert all(cs.train_quality_A[r["strong"]] > cs.train_quality_A[r["weak"]] for r in rows["pairs"])
   frame = pd.DataFrame(calib)
   counts = frame.groupby(["name", "split"])["count"].sum()
   for name in ("x", "y"):
@@ -135,3 +140,16 @@ def test_cell_rows_reliability_bins_pool_the_seeds(setting):
     (full["mean_pred"] >= g / num_bins - 1e-6) & (full["mean_pred"] <= (g + 1) / num_bins)
   ).all()
   assert full["mean_obs"].between(0, 1).all()
+
+
+def test_isotonic_calibration_is_a_config_switch(setting):
+  _, test, _, cs = setting
+  rng = np.random.default_rng(2)
+  a = test.num_candidates
+  scores = rng.normal(size=(1, 2, test.num_rows, a)).astype(np.float32)
+  val = rng.normal(size=(1, 2, 40, a)).astype(np.float32)
+  labels = (val > 0).astype(np.float32)  # a monotone truth: isotonic maps are step functions
+  p_test, p_val = frontier.calibrate(scores, val, labels, "isotonic")
+  assert p_val.shape == val.shape and np.isin(np.round(p_val, 6), [0.0, 1.0]).all()
+  platt, _ = frontier.calibrate(scores, val, labels, "platt")
+  assert not np.allclose(platt, p_test)

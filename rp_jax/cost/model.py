@@ -141,6 +141,26 @@ def calibrate(test_QxA, val_VxA, labels_VxA):
   return apply(test_QxA), apply(val_VxA), platt.a_A, platt.b_A
 
 
+def calibrate_isotonic(test_QxA, val_VxA, labels_VxA):
+  """(p̂ test, p̂ validation, Isotonic) with per-candidate isotonic maps fitted on the validation
+  rows' known outcomes (host side; a candidate with few labels uses the shared map)."""
+  iso = calibration.fit_isotonic(scores_QxA=val_VxA, outcomes_QxA=labels_VxA)
+  apply = lambda s: np.asarray(calibration.apply_isotonic(iso, jnp.asarray(s, jnp.float32)))
+  return apply(test_QxA), apply(val_VxA), iso
+
+
+def calibrate_isotonic_grid(test_CxZxQxA, val_CxZxVxA, labels_CxZxVxA):
+  """``calibrate_isotonic`` for every cell and seed: (p̂ test [C, Z, Q, A], p̂ val [C, Z, V, A])."""
+  C, Z = test_CxZxQxA.shape[:2]
+  p_test, p_val = np.empty_like(test_CxZxQxA), np.empty_like(val_CxZxVxA)
+  for c in range(C):
+    for z in range(Z):
+      p_test[c, z], p_val[c, z], _ = calibrate_isotonic(
+        test_CxZxQxA[c, z], val_CxZxVxA[c, z], labels_CxZxVxA[c, z]
+      )
+  return p_test, p_val
+
+
 @dataclasses.dataclass
 class CostModel:
   """What a deployed router needs to route by cost (arrays; A candidates, T History tasks).
@@ -151,6 +171,7 @@ class CostModel:
     tokens_per_char_A, completion_TxA, completion_A: the usage log's statistics (``Usage``).
     lambdas_U: the setting's λ grid.
     val_p_VxA, val_cost_VxA, val_u_VxA: the validation front (budget mode).
+    iso_x_AxO, iso_y_AxO: isotonic knots when the model calibrates isotonically (else empty).
   """
 
   a_A: np.ndarray
@@ -164,13 +185,17 @@ class CostModel:
   val_p_VxA: np.ndarray
   val_cost_VxA: np.ndarray
   val_u_VxA: np.ndarray
+  iso_x_AxO: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0), np.float32))
+  iso_y_AxO: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
   def arrays(self) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in dataclasses.asdict(self).items()}
 
   @classmethod
   def from_arrays(cls, arrays: dict[str, np.ndarray]) -> CostModel:
-    return cls(**{f.name: np.asarray(arrays[f.name]) for f in dataclasses.fields(cls)})
+    return cls(
+      **{f.name: np.asarray(arrays[f.name]) for f in dataclasses.fields(cls) if f.name in arrays}
+    )
 
   @property
   def usage(self) -> Usage:
@@ -187,7 +212,13 @@ class CostModel:
     )
 
   def expected_performance(self, scores_QxA) -> np.ndarray:
-    """[Q, A] p̂ of raw router scores (``calibration.apply_platt``, as the sweep)."""
+    """[Q, A] p̂ of raw router scores (``calibration.apply_platt`` / ``apply_isotonic``, as the
+    sweep)."""
+    if self.iso_x_AxO.size:
+      iso = calibration.Isotonic(
+        jnp.asarray(self.iso_x_AxO), jnp.asarray(self.iso_y_AxO), jnp.zeros(len(self.a_A), bool)
+      )
+      return np.asarray(calibration.apply_isotonic(iso, jnp.asarray(scores_QxA, jnp.float32)))
     a_A, b_A = jnp.asarray(self.a_A, jnp.float32), jnp.asarray(self.b_A, jnp.float32)
     platt = calibration.Platt(a_A, b_A, jnp.zeros(a_A.shape, bool))
     return np.asarray(calibration.apply_platt(platt, jnp.asarray(scores_QxA, jnp.float32)))
@@ -209,6 +240,11 @@ class CostModel:
 
   def add_candidate(self, prices_2: np.ndarray) -> CostModel:
     """One more candidate: the shared calibration, its prices, the log's overall medians."""
+    if self.iso_x_AxO.size:
+      raise ValueError(
+        "an isotonically calibrated router has no shared map for a new candidate; fit it with "
+        "config.calibration='platt' to add models"
+      )
     overall = lambda v: np.nanmedian(v) if np.isfinite(v).any() else np.nan
     col = lambda v_A: np.append(v_A, overall(v_A))
     rows = np.asarray([[overall(r)] for r in self.completion_TxA]).reshape(-1, 1)
@@ -227,7 +263,14 @@ class CostModel:
     )
 
 
-def fit(history: History, val_scores_VxA, val_labels_VxA, val_utility_VxA, val_query_ids):
+def fit(
+  history: History,
+  val_scores_VxA,
+  val_labels_VxA,
+  val_utility_VxA,
+  val_query_ids,
+  method: str = "platt",
+):
   """The CostModel of a trained router (None when prices or token counts are unknown).
 
   Args:
@@ -236,6 +279,7 @@ def fit(history: History, val_scores_VxA, val_labels_VxA, val_utility_VxA, val_q
     val_labels_VxA: their known outcomes (NaN = unknown): the calibration targets.
     val_utility_VxA: their validation utility table (the budget mode's outcomes).
     val_query_ids: History indices of the validation queries.
+    method: "platt" or "isotonic" (the sweep's ``config.calibration``).
   """
   prices = history.prices_Mx2[history.candidates]
   usage = usage_log(history)
@@ -245,6 +289,10 @@ def fit(history: History, val_scores_VxA, val_labels_VxA, val_utility_VxA, val_q
   p_val, a_A, b_A = (np.asarray(x) for x in calibrate(s[:1], s, y)[1:])
   shared = calibration.fit_platt_shared(scores_QxA=s, outcomes_QxA=y)
   q = np.asarray(val_query_ids)
+  iso_x = iso_y = np.zeros((0, 0), np.float32)
+  if method == "isotonic":
+    _, p_val, iso = calibrate_isotonic(np.asarray(s[:1]), np.asarray(s), np.asarray(y))
+    iso_x, iso_y = np.asarray(iso.x_AxO), np.asarray(iso.y_AxO)
   return CostModel(
     a_A=a_A,
     b_A=b_A,
@@ -257,4 +305,6 @@ def fit(history: History, val_scores_VxA, val_labels_VxA, val_utility_VxA, val_q
     val_p_VxA=p_val,
     val_cost_VxA=usage.expected_cost(prices, query_chars(history, q), history.query_task[q]),
     val_u_VxA=np.asarray(val_utility_VxA, np.float64),
+    iso_x_AxO=iso_x,
+    iso_y_AxO=iso_y,
   )

@@ -26,6 +26,7 @@ Shape letters as in ``rp_jax.types``; here U is the λ grid and C the cells.
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,9 +48,14 @@ class CostSetting:
     cost_est_QxA: $ per query known before the call (routing uses it).
     lambdas_U: the setting's λ grid (``cost.model.setting_lambdas``).
     const_quality_A, const_cost_A: the constant routers' points.
-    best_single_cost: $ per query of the best constant router on the test rows.
+    best_single_cost, best_single_quality: $ per query and quality on the test rows of the best
+      single model chosen on training rows (``baselines["best_single"]``).
     lookup_quality, lookup_cost: the per-task lookup (task_best_pairs).
-    strong, weak: candidate positions of the APGR pair.
+    strong, weak: candidate positions of the APGR pair (the best single, the cheapest).
+    train_quality_A: each candidate's mean known training outcome (which of a pair is strong).
+    row_cost_est_QxA, row_cost_QxA: estimated and true $ of every History query (the validation
+      queries' fronts; NaN where unknown).
+    calibration: "platt" or "isotonic" (``cost.model.calibrate``).
   """
 
   perf_QxA: np.ndarray
@@ -63,6 +69,11 @@ class CostSetting:
   lookup_cost: float
   strong: int
   weak: int
+  best_single_quality: float = float("nan")
+  train_quality_A: np.ndarray | None = None
+  row_cost_est_QxA: np.ndarray | None = None
+  row_cost_QxA: np.ndarray | None = None
+  calibration: str = "platt"
 
   @property
   def cost_min(self) -> float:
@@ -73,48 +84,69 @@ class CostSetting:
     return float(self.const_cost_A.max())
 
 
-def cost_setting(history: History, test: TestSet, baselines: dict[str, Baseline]):
+def cost_setting(
+  history: History, test: TestSet, baselines: dict[str, Baseline], calibration: str = "platt"
+):
   """The CostSetting of a setting, or None when its test rows lack costs."""
   perf, cost = np.asarray(test.perf_QxA), np.asarray(test.cost_QxA)
   if not np.isfinite(cost).all():
     return None
+  cand = history.candidates
+  row_est, row_true = estimated_costs(history)
   q = np.asarray(test.query_ids)
-  prices = history.prices_Mx2[history.candidates]
-  usage = cost_model.usage_log(history)
-  if usage is None or not np.isfinite(prices).all():
-    cost_est = cost  # explicit costs without tokens: the cost is taken as known in advance
-  else:
-    chars = cost_model.query_chars(history, q)
-    cost_est = usage.expected_cost(prices, chars, history.query_task[q], exclude_Q=q)
-  lambdas = cost_model.setting_lambdas(history, usage)
   look = baselines["task_best_pairs"].sel_QxA
-  best = int(np.argmax(perf.mean(0)))
   strong = int(np.argmax(baselines["best_single"].sel_QxA[0]))
+  cost_est = row_est[q]
   weak = int(np.argmin(cost_est.mean(0)))
+  train = history.outcomes_QxM[np.ix_(history.train_queries, cand)]
+  with np.errstate(all="ignore"):
+    train_quality = np.nanmean(train, axis=0)
   return CostSetting(
     perf_QxA=perf,
     cost_QxA=cost,
     cost_est_QxA=cost_est.astype(np.float32),
-    lambdas_U=lambdas.astype(np.float32),
+    lambdas_U=cost_model.setting_lambdas(history, cost_model.usage_log(history)),
     const_quality_A=perf.mean(0),
     const_cost_A=cost.mean(0),
-    best_single_cost=float(cost.mean(0)[best]),
+    best_single_cost=float(cost.mean(0)[strong]),
     lookup_quality=float((look * perf).sum(1).mean()),
     lookup_cost=float((look * cost).sum(1).mean()),
     strong=strong,
     weak=weak if weak != strong else int(np.argsort(cost_est.mean(0))[1]),
+    best_single_quality=float(perf.mean(0)[strong]),
+    train_quality_A=train_quality,
+    row_cost_est_QxA=row_est,
+    row_cost_QxA=row_true,
+    calibration=calibration,
   )
 
 
-def calibrate(test_CxZxQxA, val_CxZxVxA, labels_CxZxVxA):
-  """(p̂ test [C, R, Q, A], p̂ validation [C, R, V, A]): ``cost.model.calibrate`` per cell and
-  seed (Platt maps fitted on validation rows, as a deployed router's)."""
+def estimated_costs(history: History) -> tuple[np.ndarray, np.ndarray]:
+  """([Q, A] estimated, [Q, A] true) $ per query of every History query (candidates).
+
+  The estimate is ``Usage.expected_cost`` (a log row never estimated from its own count); where
+  the History has explicit costs and no tokens, the cost is taken as known before the call."""
+  cand = history.candidates
+  true = history.query_cost_QxM()[:, cand]
+  prices = history.prices_Mx2[cand]
+  usage = cost_model.usage_log(history)
+  if usage is None or not np.isfinite(prices).all():
+    return true.astype(np.float32), true.astype(np.float32)
+  q = np.arange(history.num_queries)
+  chars = cost_model.query_chars(history, q)
+  est = usage.expected_cost(prices, chars, history.query_task, exclude_Q=q)
+  return est.astype(np.float32), true.astype(np.float32)
+
+
+def calibrate(test_CxZxQxA, val_CxZxVxA, labels_CxZxVxA, method: str = "platt"):
+  """(p̂ test [C, R, Q, A], p̂ validation [C, R, V, A]): maps fitted on each cell's and seed's
+  validation rows, as a deployed router's (``cost.model``): Platt in one vmapped call, or
+  isotonic (host-side pool-adjacent-violators fits)."""
+  args = (np.asarray(x, np.float32) for x in (test_CxZxQxA, val_CxZxVxA, labels_CxZxVxA))
+  if method == "isotonic":
+    return cost_model.calibrate_isotonic_grid(*args)
   f = jax.vmap(jax.vmap(cost_model.calibrate))
-  p_test, p_val, _, _ = f(
-    jnp.asarray(test_CxZxQxA, jnp.float32),
-    jnp.asarray(val_CxZxVxA, jnp.float32),
-    jnp.asarray(labels_CxZxVxA, jnp.float32),
-  )
+  p_test, p_val, _, _ = f(*(jnp.asarray(x) for x in args))
   return np.asarray(p_test), np.asarray(p_val)
 
 
@@ -137,13 +169,61 @@ def fronts(p_CxZxQxA: np.ndarray, cs: CostSetting) -> tuple[np.ndarray, np.ndarr
 
 
 def front_scores(cost_N: np.ndarray, quality_N: np.ndarray, cs: CostSetting) -> dict[str, float]:
-  """AIQ, quality at the best single model's cost, cost to reach the lookup's quality."""
+  """AIQ, quality at the best single model's cost, cost to reach the lookup's and the best
+  single model's quality (read off the hull)."""
   h = costq.hull(cost_N, quality_N)
   return {
     "aiq": float(costq.aiq(cost_N, quality_N, cs.cost_min, cs.cost_max)),
     "quality_at_best_single_cost": float(costq.quality_at_cost(h, cs.best_single_cost)),
     "cost_to_lookup_quality": float(costq.cost_to_quality(h, cs.lookup_quality)),
+    "cost_to_best_single_quality": float(costq.cost_to_quality(h, cs.best_single_quality)),
   }
+
+
+def pair_rows(setting: str, name: str, p_ZxQxA: np.ndarray, cs: CostSetting) -> list[dict]:
+  """APGR / CPT(50%) / CPT(80%) of one cell for every (weak, strong) pair of candidates (strong:
+  the better on training rows; preference p̂_strong − p̂_weak; seeds averaged). ``apgr.csv``."""
+  out = []
+  names = range(p_ZxQxA.shape[-1])
+  for i in names:
+    for j in names:
+      if i == j or not cs.train_quality_A[j] > cs.train_quality_A[i]:
+        continue  # j strong, i weak
+      gs = [
+        costq.gap_recovered(p[:, j] - p[:, i], cs.perf_QxA[:, j], cs.perf_QxA[:, i])
+        for p in p_ZxQxA
+      ]
+      row = {"setting": setting, "name": name, "weak": i, "strong": j}
+      for k in ("apgr", "cpt50", "cpt80"):
+        with np.errstate(all="ignore"):
+          row[k] = float(np.nanmean([g[k] for g in gs]))
+      out.append(row)
+  return out
+
+
+def validation_pick(
+  p_val_ZxVxA: np.ndarray, labels_ZxVxA, val_ids_ZxV, quality_ZxU, cost_ZxU, cs: CostSetting
+) -> dict[str, float]:
+  """The λ reaching the best single model's quality at the lowest cost, chosen per seed on its
+  validation queries (``costq.pick_lambda``, rows with every outcome and cost known), and the
+  test quality and $ per query it gives (seeds averaged). NaN without validation costs."""
+  picks = []
+  for z in range(len(p_val_ZxVxA)):
+    ids = np.asarray(val_ids_ZxV[z])
+    y, est, true = labels_ZxVxA[z], cs.row_cost_est_QxA[ids], cs.row_cost_QxA[ids]
+    ok = np.isfinite(y).all(1) & np.isfinite(true).all(1) & np.isfinite(est).all(1)
+    if ok.sum() < 10:
+      continue
+    target = float(y[ok, cs.strong].mean())
+    pick = costq.pick_lambda(
+      p_val_ZxVxA[z][ok], est[ok], y[ok], true[ok], cs.lambdas_U, min_quality=target
+    )
+    picks.append((pick.lam, quality_ZxU[z, pick.index], cost_ZxU[z, pick.index]))
+  if not picks:
+    nan = float("nan")
+    return {"val_lambda": nan, "quality_at_val_lambda": nan, "cost_at_val_lambda": nan}
+  lam, q, c = np.asarray(picks, np.float64).mean(0)
+  return {"val_lambda": lam, "quality_at_val_lambda": q, "cost_at_val_lambda": c}
 
 
 def gap_scores(p_ZxQxA: np.ndarray, cs: CostSetting) -> dict[str, float]:
@@ -237,32 +317,43 @@ def _reliability_rows(setting: str, names: list[str], split: str, bins: dict) ->
   ]
 
 
-def cell_rows(
-  setting: str,
-  names: list[str],
-  test_CxZxQxA: np.ndarray,
-  val_CxZxVxA: np.ndarray,
-  labels_CxZxVxA: np.ndarray,
-  cs: CostSetting,
-) -> tuple[list[dict], list[dict], list[dict]]:
-  """(front rows, score rows, calibration rows) of C router cells named ``names`` (seeds averaged).
+class CellScores(NamedTuple):
+  """The raw scores of C router cells x Z seeds (a router grid's stored outputs).
 
-  Front rows: ``setting, name, kind, lambda, avg_performance, cost_per_query`` per λ. Score rows:
-  ``setting, name, kind, aiq, quality_at_best_single_cost, cost_to_lookup_quality, apgr, cpt50,
-  cpt80, brier_val, brier_test``. Calibration rows (reliability diagrams, seeds pooled):
-  ``setting, name, split (val | test), bin, count, mean_pred, mean_obs``.
+  Attributes:
+    test_CxZxQxA: scores of the test rows.
+    val_CxZxVxA: scores of the validation queries; labels_CxZxVxA their known outcomes.
+    val_ids_CxZxV: History query ids of the validation queries.
   """
-  p_test, p_val = calibrate(test_CxZxQxA, val_CxZxVxA, labels_CxZxVxA)
+
+  test_CxZxQxA: np.ndarray
+  val_CxZxVxA: np.ndarray
+  labels_CxZxVxA: np.ndarray
+  val_ids_CxZxV: np.ndarray
+
+
+def cell_rows(setting: str, names: list[str], sc: CellScores, cs: CostSetting) -> dict:
+  """The cost–quality rows of C router cells named ``names`` (seeds averaged):
+
+  ``front``: ``setting, name, kind, lambda, avg_performance, cost_per_query`` per λ;
+  ``scores``: ``setting, name, kind, aiq, quality_at_best_single_cost, cost_to_lookup_quality,
+  cost_to_best_single_quality, apgr, cpt50, cpt80, brier_val, brier_test, val_lambda,
+  quality_at_val_lambda, cost_at_val_lambda``; ``calibration`` (reliability diagrams, seeds
+  pooled): ``setting, name, split (val | test), bin, count, mean_pred, mean_obs``; ``pairs``:
+  ``pair_rows`` of every cell.
+  """
+  labels = sc.labels_CxZxVxA
+  p_test, p_val = calibrate(sc.test_CxZxQxA, sc.val_CxZxVxA, labels, cs.calibration)
   quality_CxZxU, cost_CxZxU = fronts(p_test, cs)
-  b_test, b_val = (np.asarray(x) for x in _briers(p_test, cs.perf_QxA, p_val, labels_CxZxVxA))
-  r_test, r_val = _reliabilities(p_test, cs.perf_QxA, p_val, labels_CxZxVxA)
-  calib = _reliability_rows(setting, names, "val", r_val)
-  calib += _reliability_rows(setting, names, "test", r_test)
+  b_test, b_val = (np.asarray(x) for x in _briers(p_test, cs.perf_QxA, p_val, labels))
+  r_test, r_val = _reliabilities(p_test, cs.perf_QxA, p_val, labels)
+  out = {"front": [], "scores": [], "pairs": []}
+  out["calibration"] = _reliability_rows(setting, names, "val", r_val)
+  out["calibration"] += _reliability_rows(setting, names, "test", r_test)
   quality_CxU, cost_CxU = quality_CxZxU.mean(1), cost_CxZxU.mean(1)
-  front, scores = [], []
   for c, name in enumerate(names):
     for lam, q, cost in zip(cs.lambdas_U, quality_CxU[c], cost_CxU[c], strict=True):
-      front.append(
+      out["front"].append(
         {
           "setting": setting,
           "name": name,
@@ -276,8 +367,11 @@ def cell_rows(
     row.update(front_scores(cost_CxU[c], quality_CxU[c], cs))
     row.update(gap_scores(p_test[c], cs))
     row.update(brier_val=float(np.nanmean(b_val[c])), brier_test=float(np.nanmean(b_test[c])))
-    scores.append(row)
-  return front, scores, calib
+    pick = (p_val[c], labels[c], sc.val_ids_CxZxV[c], quality_CxZxU[c], cost_CxZxU[c], cs)
+    row.update(validation_pick(*pick))
+    out["scores"].append(row)
+    out["pairs"] += pair_rows(setting, name, p_test[c], cs)
+  return out
 
 
 def baseline_rows(
