@@ -105,6 +105,11 @@ def _data_section(c: ml_collections.ConfigDict) -> None:
   # What a router reads: "prompt" = the text the LLM receives (system line + user message, SPEC
   # §7); "raw" = the bare query (the paper's tables). Graph query nodes use the same texts.
   c.data.query_format = "prompt"
+  # Several datasets in one run (the cross-dataset study, configs/datasets.py): each of
+  # "routeprofile", "routerbench" that is present, and each generic table of data.tables, runs
+  # every setting of c.settings (named "<dataset>@<setting>"); empty: c.data alone.
+  c.datasets = ()
+  c.data.tables = ()  # generic tables (.csv / .jsonl[.gz]) added to c.datasets' datasets
   # Cold start by quiz (SPEC §8): every cold-start setting (newllm, each lomo fold) becomes one
   # setting per (method, k), in which the held-out model's answers to a k-query quiz are revealed
   # (named "<setting>~<method>-<k>"; k = 0 once, "~none-0"). Empty methods: no quiz settings.
@@ -194,6 +199,10 @@ def _evaluation_section(c: ml_collections.ConfigDict) -> None:
   # Cost–quality study where the test rows have costs: calibrated p̂, λ fronts, AIQ
   # (cost_quality.csv, aiq.csv, figures/cost_quality_<setting>.png).
   c.cost_quality = True
+  # How router scores become p̂ for cost routing: "platt" (per candidate, a shared map for
+  # candidates with few labels) or "isotonic" (monotone step maps; a deployed router cannot
+  # then add candidates, which need the shared map).
+  c.calibration = "platt"
   c.bootstrap = 1000
   c.bootstrap_seed = 0
   c.chunk_size = 0  # > 0: train the profile axis in chunks of this many (bounds memory)
@@ -309,8 +318,9 @@ def paper_protocol(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def base_setting(setting: str) -> str:
-  """The setting a quiz setting derives from ("newllm~random-50" -> "newllm")."""
-  return setting.split("~")[0]
+  """The setting a quiz or dataset setting derives from ("newllm~random-50" -> "newllm",
+  "routerbench@lomo:m~random-50" -> "lomo:m")."""
+  return setting.split("~")[0].split("@", 1)[-1]
 
 
 def setting_routers(c: ml_collections.ConfigDict, setting: str) -> tuple[str, ...]:
@@ -380,6 +390,7 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     "data.query_format": (c.data.query_format, QUERY_FORMATS),
     "profile_norm": (c.profile_norm, PROFILE_NORMS),
     "val_split": (c.val_split, VAL_SPLITS),
+    "calibration": (c.calibration, ("platt", "isotonic")),
   }
   for key, (v, allowed) in choices.items():
     if v not in allowed:
