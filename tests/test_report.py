@@ -23,8 +23,8 @@ def _stats():
 
 
 def test_table1_with_and_without_paper_values():
-  with_paper = report._table1(_stats(), "standard", show_paper=True)
-  without = report._table1(_stats(), "standard", show_paper=False)
+  with_paper = summary._table1(_stats(), "standard", show_paper=True)
+  without = summary._table1(_stats(), "standard", show_paper=False)
   assert len(with_paper) == len(without) == 3  # header, rule, the Flat Index row
   # SPEC §4: Flat Index 0.499 / 0.593 / 0.532.
   assert with_paper[2] == (
@@ -37,5 +37,5 @@ def test_table1_with_and_without_paper_values():
 def test_missing_router_cell_shows_dash_and_paper_value_only_when_asked():
   stats = _stats()
   stats = stats[stats["router"] != "graph"]
-  assert report._table1(stats, "standard", show_paper=True)[2].endswith("| – (0.532) |")
-  assert report._table1(stats, "standard", show_paper=False)[2].endswith("| – |")
+  assert summary._table1(stats, "standard", show_paper=True)[2].endswith("| – (0.532) |")
+  assert summary._table1(stats, "standard", show_paper=False)[2].endswith("| – |")
