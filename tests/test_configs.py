@@ -26,6 +26,9 @@ from rp_jax import deploy, sweep
 from rp_jax.data import leave_one_out
 from rp_jax.routers import registry
 
+# Every config end to end (minutes of compilation): .ci/run's slow tier.
+pytestmark = pytest.mark.slow
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = sorted(
   p.stem for p in (REPO / "configs").glob("*.py") if "def get_config" in p.read_text()

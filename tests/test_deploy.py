@@ -65,7 +65,13 @@ def with_training_tokens(h):
   return h.replace(tokens_QxMx2=tok)
 
 
-@pytest.mark.parametrize("router", registry.ROUTERS)
+# The paper's trained families take the longest: .ci/run's slow tier.
+SLOW = ("graph", "mlp")
+
+
+@pytest.mark.parametrize(
+  "router", [pytest.param(r, marks=pytest.mark.slow) if r in SLOW else r for r in registry.ROUTERS]
+)
 def test_deployed_router_routes_the_test_rows_as_the_sweep_evaluated_them(router):
   """For every family: the bundle routes the test rows exactly as the sweep's grid evaluated
   that cell, by plain argmax and by cost at every λ of the setting's grid."""
@@ -224,7 +230,7 @@ def test_budget_routing_with_the_bundles_cost_model(fitted, tmp_path):
   assert grown.cost["a_A"].shape == (len(bundle.candidate_names) + 1,)
 
 
-@pytest.mark.parametrize("router", ["mf", "knn"])
+@pytest.mark.parametrize("router", [pytest.param("mf", marks=pytest.mark.slow), "knn"])
 def test_cross_validated_router_deploys_as_the_evaluated_ensemble(router):
   c = _config()
   with c.unlocked():

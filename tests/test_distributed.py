@@ -9,11 +9,15 @@ import time
 
 import jax
 import numpy as np
+import pytest
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from configs import test as test_config
 from rp_jax import distributed, sweep
+
+# Two processes under jax.distributed: .ci/run's slow tier.
+pytestmark = pytest.mark.slow
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from rp_jax import report
+from rp_jax.report import summary
 
 
 def _stats():

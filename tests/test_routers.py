@@ -266,6 +266,7 @@ def test_mlp_pairs_batches_are_the_training_pairs(setting):
 # -- graph -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_graph_trains_at_the_production_rate(setting, graph_grid):
   res = graph_grid
   assert res.train_loss_SxZxI.shape == (2, 2, GRAPH_CFG.epochs)
@@ -275,6 +276,7 @@ def test_graph_trains_at_the_production_rate(setting, graph_grid):
     assert np.isfinite(leaf).all()
 
 
+@pytest.mark.slow
 def test_graph_learns_query_signal(setting):
   """The architecture can learn the clusters, but not at SPEC §2's rate within its step budget.
 
@@ -440,6 +442,7 @@ def test_router_settings_from_the_config_schema():
 # -- grid options ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_chunked_and_sequential_grids_match(setting, mlp_grid):
   _, _, data, _, prof = setting
   res = mlp_grid[0]

@@ -35,6 +35,22 @@ def _config(**overrides):
   return c
 
 
+def test_quick_end_to_end_run(tmp_path):
+  """The fast tier's end-to-end run: configs/test.py cut to one setting and two routers; every
+  output written, and each cell's avg performance the mean of its rows in rows.npz."""
+  kw = {"settings": ("standard",), "routers": ("knn", "mlp"), "profiles": ("index", "flat:TQD")}
+  frame = sweep.run(_config(**kw), tmp_path, log=lambda s: None)
+  for name in ("config.json", "results.csv", "rows.npz", "summary.md", "quality.csv"):
+    assert (tmp_path / name).is_file(), name
+  assert (tmp_path / "figures" / "cost_quality_standard.png").stat().st_size > 1000
+  cells = frame[frame["router"].isin(["knn", "mlp"])]
+  assert len(cells) == 2 * 2 * NUM_SEEDS
+  rows = np.load(tmp_path / "rows.npz")
+  for r in cells.itertuples():
+    key = results.CellKey.of(r._asdict()).id()
+    assert r.avg_performance == pytest.approx(rows[key][r.seed].mean(), abs=1e-6)
+
+
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("sweep_a")
@@ -43,6 +59,7 @@ def first_run(tmp_path_factory):
   return workdir, frame, logs
 
 
+@pytest.mark.slow
 def test_outputs_columns_and_rows(first_run):
   workdir, frame, _ = first_run
   for name in ("config.json", "results.csv", "rows.npz", "summary.md", "timings.json"):
@@ -106,6 +123,7 @@ def test_outputs_columns_and_rows(first_run):
   assert "(0." not in table1, table1
 
 
+@pytest.mark.slow
 def test_rerun_skips_every_stage_and_gives_identical_results(first_run):
   workdir, _, _ = first_run
   before = (workdir / "results.csv").read_bytes()
@@ -117,6 +135,7 @@ def test_rerun_skips_every_stage_and_gives_identical_results(first_run):
   assert (workdir / "results.csv").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_same_seeds_same_results_in_a_fresh_workdir(first_run, tmp_path):
   workdir, _, _ = first_run
   sweep.run(_config(), tmp_path, log=lambda s: None)
@@ -127,6 +146,7 @@ def test_same_seeds_same_results_in_a_fresh_workdir(first_run, tmp_path):
     np.testing.assert_array_equal(a[k], b[k])
 
 
+@pytest.mark.slow
 def test_sharded_equals_unsharded(tmp_path):
   assert len(jax.devices()) == 4  # tests/conftest.py asks XLA for 4 fake CPU devices
   kw = {"settings": ("standard",), "figures": False}
@@ -135,6 +155,7 @@ def test_sharded_equals_unsharded(tmp_path):
   pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.slow
 def test_launcher_killed_midway_then_resumed(first_run, tmp_path):
   workdir = tmp_path / "run"
   cmd = [

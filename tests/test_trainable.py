@@ -20,6 +20,9 @@ from rp_jax.graphs import MODEL, TASK, Graph, build_graph, relation_mask
 from rp_jax.profiles import trainable as T
 from rp_jax.text import make_encoder
 
+# HAN grids over forms, depths and seeds: .ci/run's slow tier.
+pytestmark = pytest.mark.slow
+
 TINY = dict(
   num_models=6,
   num_candidates=3,
