@@ -41,7 +41,21 @@ _PROFILE_CODE = (
   "train.py",
   "types.py",
 )
-STAGE_CODE = {"profiles": _PROFILE_CODE, "routers": (*_PROFILE_CODE, "routers")}
+# A router stage runs the shared router code and its own family's module only: editing the kNN
+# router recomputes no MF stage.
+_ROUTER_CODE = (
+  *_PROFILE_CODE,
+  "routers/base.py",
+  "routers/data.py",
+  "routers/grid.py",
+  "routers/registry.py",
+  "routers/validation.py",
+)
+FAMILY_MODULES = {"sim": "sim", "mlp": "mlp", "graph": "graph", "mf": "mf", "knn": "knn"}
+STAGE_CODE = {
+  "profiles": _PROFILE_CODE,
+  **{f"router:{f}": (*_ROUTER_CODE, f"routers/{m}.py") for f, m in FAMILY_MODULES.items()},
+}
 # Config keys (top-level) each kind of stage reads; "*" = all but the reporting keys.
 _REPORTING = ("name", "figures", "bootstrap", "bootstrap_seed", "progress_every_s", "baselines")
 _PROFILE_KEYS = (
@@ -63,7 +77,7 @@ _PROFILE_KEYS = (
   "trainable",
   "seeds",
 )
-STAGE_CONFIG = {"profiles": _PROFILE_KEYS, "routers": "*"}
+STAGE_CONFIG = {"profiles": _PROFILE_KEYS, **{f"router:{f}": "*" for f in FAMILY_MODULES}}
 
 
 def code_fingerprint(paths=None) -> str:
@@ -99,11 +113,13 @@ def data_fingerprint(config) -> str:
 
 
 def config_part(config, kind: str) -> dict:
-  """The part of the config (as JSON) that a kind of stage reads (``STAGE_CONFIG``)."""
+  """The part of the config (as JSON) that a kind of stage reads (``STAGE_CONFIG``): a router
+  stage reads everything but the reporting keys and the other router families' sections."""
   cfg = json.loads(config.to_json())
   keys = STAGE_CONFIG[kind]
   if keys == "*":
-    return {k: v for k, v in cfg.items() if k not in _REPORTING}
+    others = {f for f in FAMILY_MODULES if f"router:{f}" != kind}
+    return {k: v for k, v in cfg.items() if k not in _REPORTING and k not in others}
   return {k: cfg[k] for k in keys if k in cfg}
 
 

@@ -305,7 +305,7 @@ def router_stage(
   """One router's grid for one input mode (stage-cached), evaluated."""
   t0 = time.perf_counter()
   name = f"{ctx.name}-router-{router}" + ("" if rin.inputs == "prompt" else f"-{rin.inputs}")
-  st = rn.cache.load(name, "routers")
+  st = rn.cache.load(name, f"router:{router}")
   if st is None:
     rn.log(
       f"[{ctx.name}] router {router} ({rin.inputs}): training {len(ctx.specs)} profiles x "
@@ -313,7 +313,7 @@ def router_stage(
       f"settings x {len(ctx.seeds)} seeds in one call"
     )
     st = stages.router_grid(ctx, router, rin, rn.log)
-    rn.cache.save(name, "routers", st)
+    rn.cache.save(name, f"router:{router}", st)
   seconds = rn.timed(f"{ctx.name}/{rin.inputs}/{router}", t0)
   out = stages.grid_rows(ctx, rin, router, st)
   rn.progress.add(len(ctx.specs) * len(ctx.seeds))

@@ -13,7 +13,9 @@ with a prior:
 prior_m is m's mean evidence over the whole fold; a candidate without any evidence (a new model)
 gets the profile-similarity prior, the mean evidence of the other candidates weighted by
 softmax(cos(profile_m, profile_j) / profile_temperature) — so a new model whose profile resembles
-strong models can win, and routing never needs retraining. Traced hyperparameters: ``k`` (rounded,
+strong models can win, and routing never needs retraining. A new model known from a few quiz
+answers gets the others' means shifted by its paired differences with them on its quiz queries
+(``prior``). Traced hyperparameters: ``k`` (rounded,
 at most ``max_k``), ``temperature``, ``prior_weight``.
 """
 
@@ -96,9 +98,22 @@ def make(config: KNNConfig, data: RouterData) -> RouterFns:
   return RouterFns(pieces=None, loop=None, state=state)
 
 
+# A candidate with less than this share of the median candidate's evidence is "sparse" (a new
+# model known from a few quiz answers): its prior is anchored on the others (``prior``).
+SPARSE_SHARE = 0.25
+
+
 def prior(config: KNNConfig, state, profile_AxD) -> jax.Array:
-  """[A] mean evidence of each candidate over the memory; candidates without any: the
-  profile-similarity-weighted mean of the others'."""
+  """[A] each candidate's prior: its mean evidence over the memory; for a sparse candidate (a new
+  model known from a few quiz answers) the others' means plus its paired differences with them
+  on the rows it has evidence on; for a candidate without any evidence the
+  profile-similarity-weighted mean of the others'.
+
+  The paired estimate mean_j + mean over shared rows of (e_m − e_j), averaged over the dense
+  candidates j weighted by the shared rows, compares the new model with each seen one on the same
+  queries: 50 quiz answers then say how much better or worse it is than a model measured on a
+  thousand, instead of competing as a noisy 50-answer mean against a 1,000-answer one.
+  """
   ev, known = state["evidence_NxA"], state["known_NxA"]
   count_A = known.sum(0)
   mean_A = (ev * known).sum(0) / jnp.maximum(count_A, 1.0)
@@ -107,7 +122,20 @@ def prior(config: KNNConfig, state, profile_AxD) -> jax.Array:
   sim_AxA = jnp.matmul(p, p.T, precision=PRECISION) / config.profile_temperature
   w = jax.nn.softmax(jnp.where(seen_A[None, :], sim_AxA, -jnp.inf), axis=-1)
   borrowed_A = jnp.matmul(w, jnp.where(seen_A, mean_A, 0.0), precision=PRECISION)
-  return jnp.where(seen_A, mean_A, borrowed_A)
+  ref = jnp.median(jnp.where(seen_A, count_A, jnp.nan))
+  sparse_A = seen_A & (count_A < SPARSE_SHARE * jnp.nan_to_num(ref))
+  dense_A = seen_A & ~sparse_A
+  evk = ev * known
+  shared_AxA = jnp.matmul(known.T, known, precision=PRECISION)
+  diff_AxA = jnp.matmul(evk.T, known, precision=PRECISION) - jnp.matmul(
+    known.T, evk, precision=PRECISION
+  )
+  anchored_AxA = mean_A[None, :] + diff_AxA / jnp.maximum(shared_AxA, 1.0)
+  weight_AxA = jnp.where(dense_A[None, :] & ~jnp.eye(len(count_A), dtype=bool), shared_AxA, 0.0)
+  total_A = weight_AxA.sum(1)
+  anchored_A = (weight_AxA * anchored_AxA).sum(1) / jnp.maximum(total_A, 1.0)
+  own_A = jnp.where(sparse_A & (total_A > 0), anchored_A, mean_A)
+  return jnp.where(seen_A, own_A, borrowed_A)
 
 
 def score(config: KNNConfig, state, profile_AxD, query_QxD, hparams) -> jax.Array:
