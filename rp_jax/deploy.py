@@ -190,6 +190,7 @@ def _cost_model(ctx, rin, out, folds: int) -> dict:
     out["val_labels_SxZxVxA"][0, 0],
     u,
     data.train_ids[val_idx],
+    str(ctx.config.get("calibration", "platt")),
   )
   return {} if model is None else model.arrays()
 
@@ -249,8 +250,19 @@ def add_candidate(
 
 def score_embeddings(bundle: RouterBundle, query_QxD: np.ndarray) -> np.ndarray:
   """[Q, A] scores of embedded queries (the family's ``score``, as in the evaluation)."""
+  return _apply(grid.scores, bundle, query_QxD)
+
+
+def route_embeddings(bundle: RouterBundle, query_QxD: np.ndarray) -> np.ndarray:
+  """[Q] int index into ``bundle.candidate_names`` for embedded queries."""
+  return _apply(grid.route, bundle, query_QxD)
+
+
+def _apply(fn, bundle: RouterBundle, query_QxD: np.ndarray) -> np.ndarray:
+  """``fn`` (``grid.scores`` or ``grid.route``) of the bundle's trained cell, as a numpy array
+  (a cross-validated cell scores with the mean of its fold models)."""
   return np.asarray(
-    grid.scores(
+    fn(
       bundle.router,
       bundle.static_config(),
       bundle.state,
@@ -264,21 +276,6 @@ def score_embeddings(bundle: RouterBundle, query_QxD: np.ndarray) -> np.ndarray:
 
 def _ensemble(bundle: RouterBundle) -> bool:
   return int(bundle.info.get("folds", 1)) > 1 and not registry.family(bundle.router).seed_free
-
-
-def route_embeddings(bundle: RouterBundle, query_QxD: np.ndarray) -> np.ndarray:
-  """[Q] int index into ``bundle.candidate_names`` for embedded queries."""
-  return np.asarray(
-    grid.route(
-      bundle.router,
-      bundle.static_config(),
-      bundle.state,
-      bundle.profile_AxD,
-      query_QxD,
-      bundle.hparams,
-      ensemble=_ensemble(bundle),
-    )
-  )
 
 
 def query_features(

@@ -151,8 +151,37 @@ def build_graph(history: History) -> tuple[Graph, GraphInfo]:
   qg = np.flatnonzero(h.query_in_graph).astype(np.int32)
   counts = (h.num_families, h.num_models, h.num_tasks, h.num_domains, len(qg))
   off = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-  F0, M0, T0, C0, Q0 = off[:5]
+  rel, snd, rcv, score = _edges(h, qg, off)
+  N = int(off[-1])
+  node_type = np.repeat(np.arange(5, dtype=np.int32), counts)
+  score_hat = _score_hat(rel, score)
+  norm_w = degree_weights(snd, rcv, rel, N) * score_hat[None]
+  names, texts = _node_names_and_texts(h, qg)
+  graph = Graph(
+    node_type_N=node_type,
+    senders_E=snd,
+    receivers_E=rcv,
+    relation_E=rel,
+    score_E=score,
+    score_hat_E=score_hat.astype(np.float32),
+    norm_weight_4xE=norm_w.astype(np.float32),
+  )
+  info = GraphInfo(
+    type_counts=tuple(int(c) for c in counts),
+    node_names=names,
+    node_texts=texts,
+    query_ids=qg,
+    setting=h.setting,
+  )
+  return graph, info
 
+
+def _edges(
+  h: History, qg: np.ndarray, off: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+  """(relation, sender, receiver, raw score) of every edge, both directions, sorted by relation,
+  then receiver, then sender. ``qg``: History index of each query node; ``off``: node offsets."""
+  F0, M0, T0, C0, Q0 = off[:5]
   edges = []  # (relation forward, src ids, dst ids, score)
 
   def both(rel, src, dst, score=None):
@@ -178,10 +207,11 @@ def build_graph(history: History) -> tuple[Graph, GraphInfo]:
   rcv = np.concatenate([d for _, _, d, _ in edges]).astype(np.int32)
   score = np.concatenate([x for *_, x in edges]).astype(np.float32)
   order = np.lexsort((snd, rcv, rel))
-  rel, snd, rcv, score = rel[order], snd[order], rcv[order], score[order]
+  return rel[order], snd[order], rcv[order], score[order]
 
-  N = int(off[-1])
-  node_type = np.repeat(np.arange(5, dtype=np.int32), counts)
+
+def _score_hat(rel: np.ndarray, score: np.ndarray) -> np.ndarray:
+  """Scores min-max normalised within each scored relation; 1 elsewhere (and for a constant)."""
   score_hat = np.ones_like(score)
   for r in np.flatnonzero(REL_HAS_SCORE):
     sel = rel == r
@@ -189,8 +219,11 @@ def build_graph(history: History) -> tuple[Graph, GraphInfo]:
       s = score[sel]
       lo, hi = float(s.min()), float(s.max())
       score_hat[sel] = (s - lo) / (hi - lo) if hi > lo else 1.0
-  norm_w = degree_weights(snd, rcv, rel, N) * score_hat[None]
+  return score_hat
 
+
+def _node_names_and_texts(h: History, qg: np.ndarray) -> tuple[tuple[str, ...], tuple[str, ...]]:
+  """Names and texts of the nodes in graph order (query nodes: "query:<task>:<index>")."""
   names = (
     tuple(h.family_names)
     + tuple(h.model_names)
@@ -205,23 +238,7 @@ def build_graph(history: History) -> tuple[Graph, GraphInfo]:
     + tuple(h.domain_texts)
     + tuple(h.query_texts[q] for q in qg)
   )
-  graph = Graph(
-    node_type_N=node_type,
-    senders_E=snd,
-    receivers_E=rcv,
-    relation_E=rel,
-    score_E=score,
-    score_hat_E=score_hat.astype(np.float32),
-    norm_weight_4xE=norm_w.astype(np.float32),
-  )
-  info = GraphInfo(
-    type_counts=tuple(int(c) for c in counts),
-    node_names=names,
-    node_texts=texts,
-    query_ids=qg,
-    setting=h.setting,
-  )
-  return graph, info
+  return names, texts
 
 
 def relation_blocks(graph: Graph, info: GraphInfo) -> tuple[np.ndarray, ...]:

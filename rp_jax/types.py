@@ -244,19 +244,21 @@ class History:
   # -- validation ----------------------------------------------------------------------------
   def check(self) -> None:
     """Raises DataError if shapes, ranges or indices are inconsistent."""
-    src = self.source
-    M, T, C, Q, F = (
-      self.num_models,
-      self.num_tasks,
-      self.num_domains,
-      self.num_queries,
-      self.num_families,
-    )
+    self._check_models()
+    self._check_tasks()
+    self._check_prompts()
+    self._check_queries()
+    self._check_outcomes_and_pairs()
+    self._check_candidates()
 
-    def need(cond, where, msg):
-      if not cond:
-        raise DataError(src, where, msg)
+  def _need(self, cond, where, msg) -> None:
+    """Raises DataError (from this History's source, at ``where``) unless ``cond``."""
+    if not cond:
+      raise DataError(self.source, where, msg)
 
+  def _check_models(self) -> None:
+    """Unique names; model texts, families and prices."""
+    need, M, F = self._need, self.num_models, self.num_families
     for name, xs in (
       ("model_names", self.model_names),
       ("task_names", self.task_names),
@@ -276,7 +278,15 @@ class History:
       f"family index out of range [0, {F})",
     )
     need(self.prices_Mx2.shape == (M, 2), "prices_Mx2", f"expected shape ({M}, 2)")
-    need(len(self.family_texts) == F, "family_texts", f"expected {F} texts")
+
+  def _check_tasks(self) -> None:
+    """Family, task and domain texts; task metrics and kinds; domains; benchmark scores."""
+    need, M, T, C = self._need, self.num_models, self.num_tasks, self.num_domains
+    need(
+      len(self.family_texts) == self.num_families,
+      "family_texts",
+      f"expected {self.num_families} texts",
+    )
     need(len(self.task_texts) == T, "task_texts", f"expected {T} texts")
     need(len(self.task_metric) == T, "task_metric", f"expected {T} entries")
     need(self.task_binary.shape == (T,), "task_binary", f"expected shape ({T},)")
@@ -288,7 +298,10 @@ class History:
       "scores_MxT",
       "benchmark scores must be finite numbers or NaN (missing)",
     )
-    self._check_prompts()
+
+  def _check_queries(self) -> None:
+    """Query tasks, splits and graph nodes; (task, text) unique."""
+    need, T, Q = self._need, self.num_tasks, self.num_queries
     need(self.query_task.shape == (Q,), "query_task", f"expected shape ({Q},)")
     need(
       bool(((self.query_task >= 0) & (self.query_task < T)).all()),
@@ -312,6 +325,10 @@ class History:
           break
         seen.add(k)
       need(False, f"query {dup}", "(task, query text) must be unique")
+
+  def _check_outcomes_and_pairs(self) -> None:
+    """Outcome, token and cost shapes; outcomes in [0, 1]; pairs index training queries."""
+    need, M, Q = self._need, self.num_models, self.num_queries
     need(self.outcomes_QxM.shape == (Q, M), "outcomes_QxM", f"expected shape ({Q}, {M})")
     o = self.outcomes_QxM[np.isfinite(self.outcomes_QxM)]
     need(bool(((o >= 0) & (o <= 1)).all()), "outcomes_QxM", "performance must lie in [0, 1]")
@@ -327,16 +344,10 @@ class History:
         "pairs_Px3",
         "pairs must refer to training queries",
       )
-    self._check_candidates()
 
   def _check_candidates(self) -> None:
     """Candidates, held-out models (no training data but on their quiz queries), test rows."""
-    src, M, Q, P = self.source, self.num_models, self.num_queries, self.pairs_Px3
-
-    def need(cond, where, msg):
-      if not cond:
-        raise DataError(src, where, msg)
-
+    need, M, Q, P = self._need, self.num_models, self.num_queries, self.pairs_Px3
     cand = self.candidates
     need(len(cand) > 0, "candidates", "the candidate set is empty; expected at least one model")
     need(bool(((cand >= 0) & (cand < M)).all()), "candidates", "model index out of range")

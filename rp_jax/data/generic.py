@@ -58,6 +58,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -99,25 +100,92 @@ def load_generic(
   if not len(cols):
     raise DataError(src, None, "no rows; expected one row per query x model")
   notes = []
+  descs = _read_descriptions(src, model_cards, families, tasks, domains)
+  tab = table_from_columns(cols, src, descs.cards, descs.model_cards)
+  texts = _describe(tab, descs, notes)
+  arrays = _outcomes(tab, texts.models, candidates, held_out, src, notes)
+  return _history(tab, texts, arrays, setting, src, notes)
 
+
+class _Descriptions(NamedTuple):
+  """The optional description inputs, parsed, each with its name in messages."""
+
+  cards: dict
+  model_cards: str | None
+  fam_texts: dict
+  families: str | None
+  task_desc: dict
+  tasks: str | None
+  dom_desc: dict
+  domains: str | None
+
+
+def _read_descriptions(src: str, model_cards, families, tasks, domains) -> _Descriptions:
+  """Parses the four description inputs (files or objects; None: none given)."""
   cards, model_cards = _description(model_cards, "model cards", src)
   fam_texts, families = _description(families, "families", src)
   task_desc, tasks = _description(tasks, "tasks", src)
   dom_desc, domains = _description(domains, "domains", src)
+  return _Descriptions(cards, model_cards, fam_texts, families, task_desc, tasks, dom_desc, domains)
 
-  tab = table_from_columns(cols, src, cards, model_cards)
-  desc = describe_models(tab, cards, fam_texts, model_cards, families)
-  for t in task_desc:
+
+@dataclasses.dataclass(frozen=True)
+class _Texts:
+  """The pool's descriptions: models, family texts [F], task texts [T], domains [C]."""
+
+  models: ModelDescriptions
+  family_texts: list[str]
+  task_texts: list[str]
+  domain_names: list[str]
+  domain_texts: list[str]
+  task_domain_TxC: np.ndarray
+
+
+def _describe(tab: Table, d: _Descriptions, notes: list[str]) -> _Texts:
+  """Describes models, tasks, domains and families (templates where undescribed)."""
+  desc = describe_models(tab, d.cards, d.fam_texts, d.model_cards, d.families)
+  for t in d.task_desc:
     tab.add_task(t)
-  domain_names, domain_texts, task_domain_TxC = describe_domains(tab, dom_desc, domains)
-  task_texts = describe_tasks(tab, task_desc, domain_names, task_domain_TxC, tasks, domains)
-  undescribed = [t for t in tab.task_names if t not in task_desc]
-  if tasks is not None and undescribed:
+  domain_names, domain_texts, task_domain_TxC = describe_domains(tab, d.dom_desc, d.domains)
+  task_texts = describe_tasks(tab, d.task_desc, domain_names, task_domain_TxC, d.tasks, d.domains)
+  undescribed = [t for t in tab.task_names if t not in d.task_desc]
+  if d.tasks is not None and undescribed:
     notes.append(f"tasks without a description (named only): {', '.join(undescribed)}")
+  fam_texts = d.fam_texts
   for fam in desc.family_names:
     fam_texts.setdefault(fam, f"The {fam} model family.")
-  family_texts = [V.to_str(fam_texts[f], str(families), f"family {f!r}") for f in desc.family_names]
+  family_texts = [
+    V.to_str(fam_texts[f], str(d.families), f"family {f!r}") for f in desc.family_names
+  ]
+  return _Texts(desc, family_texts, task_texts, domain_names, domain_texts, task_domain_TxC)
 
+
+@dataclasses.dataclass(frozen=True)
+class _Outcomes:
+  """The History's arrays: outcomes, scores, queries, candidates, held-out models, pairs."""
+
+  outcomes_QxM: np.ndarray
+  tokens_QxMx2: np.ndarray
+  cost_QxM: np.ndarray
+  scores_MxT: np.ndarray
+  candidates: np.ndarray
+  held: list[int]
+  q_task_Q: np.ndarray
+  q_split_Q: np.ndarray
+  pairs_Px3: np.ndarray
+  task_metric: list[str]
+  binary_T: np.ndarray
+
+
+def _outcomes(
+  tab: Table,
+  desc: ModelDescriptions,
+  candidates: tuple[str, ...] | None,
+  held_out: tuple[str, ...],
+  src: str,
+  notes: list[str],
+) -> _Outcomes:
+  """Builds the arrays, chooses candidates, holds models out, derives pairs and binary tasks."""
   Q, M, T = len(tab.q_text), len(tab.model_names), len(tab.task_names)
   outcomes_QxM, tokens_QxMx2, cost_QxM = outcome_arrays(tab.recs, Q, M)
   scores_MxT = np.full((M, T), np.nan, np.float32)
@@ -137,33 +205,52 @@ def load_generic(
     notes.append(f"{Q - len(tab.prompts)} of {Q} queries have no prompt: shown as their raw text")
   binary_T, kind_notes = binary_tasks(outcomes_QxM, q_task_Q, tr, task_metric, tab.task_names)
   notes += kind_notes
+  return _Outcomes(
+    outcomes_QxM,
+    tokens_QxMx2,
+    cost_QxM,
+    scores_MxT,
+    cand,
+    held,
+    q_task_Q,
+    q_split_Q,
+    pairs_Px3,
+    task_metric,
+    binary_T,
+  )
 
+
+def _history(
+  tab: Table, texts: _Texts, a: _Outcomes, setting: str, src: str, notes: list[str]
+) -> History:
+  """The validated History of the table, its descriptions and its arrays."""
+  M = len(tab.model_names)
   return History(
     model_names=tab.model_names,
-    model_texts=desc.model_texts,
-    model_family=desc.model_family,
-    prices_Mx2=np.asarray(desc.prices, np.float32).reshape(M, 2),
-    family_names=desc.family_names,
-    family_texts=family_texts,
+    model_texts=texts.models.model_texts,
+    model_family=texts.models.model_family,
+    prices_Mx2=np.asarray(texts.models.prices, np.float32).reshape(M, 2),
+    family_names=texts.models.family_names,
+    family_texts=texts.family_texts,
     task_names=tab.task_names,
-    task_texts=task_texts,
-    task_metric=task_metric,
-    task_binary=binary_T,
-    domain_names=domain_names,
-    domain_texts=domain_texts,
-    task_domain_TxC=task_domain_TxC,
-    scores_MxT=scores_MxT,
+    task_texts=texts.task_texts,
+    task_metric=a.task_metric,
+    task_binary=a.binary_T,
+    domain_names=texts.domain_names,
+    domain_texts=texts.domain_texts,
+    task_domain_TxC=texts.task_domain_TxC,
+    scores_MxT=a.scores_MxT,
     query_texts=tab.q_text,
     query_prompts=[tab.prompts.get(q, text) for q, text in enumerate(tab.q_text)],
-    query_task=q_task_Q,
-    query_split=q_split_Q,
-    query_in_graph=tr,
-    outcomes_QxM=outcomes_QxM,
-    tokens_QxMx2=tokens_QxMx2,
-    cost_QxM=cost_QxM,
-    pairs_Px3=pairs_Px3,
-    candidates=cand,
-    held_out=held,
+    query_task=a.q_task_Q,
+    query_split=a.q_split_Q,
+    query_in_graph=a.q_split_Q == TRAIN,
+    outcomes_QxM=a.outcomes_QxM,
+    tokens_QxMx2=a.tokens_QxMx2,
+    cost_QxM=a.cost_QxM,
+    pairs_Px3=a.pairs_Px3,
+    candidates=a.candidates,
+    held_out=a.held,
     setting=setting,
     source=src,
     notes=notes,

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import collections
 import pathlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -90,13 +90,7 @@ def load_routeprofile(
   Returns:
     History with all 24 pool models, 44 task texts, the 600 test rows and the training queries.
   """
-  if setting not in SETTINGS:
-    raise ValueError(f"unknown setting {setting!r}; expected one of {SETTINGS}")
-  root = pathlib.Path(data_dir)
-  if not root.is_dir():
-    raise DataError(
-      str(root), None, "data folder not found (expected profile_data/ and route_data/)"
-    )
+  root = _data_root(data_dir, setting)
   pd_, rd = root / "profile_data", root / "route_data"
   notes: list[str] = []
 
@@ -108,26 +102,16 @@ def load_routeprofile(
   qt = QueryTable(tasks.names, pd_ / "task_feature.json", include_choices)
   f_test = rd / "routing_test_data.json"
   perf_NxM, tok_NxMx2, test_rows = read_test_rows(f_test, qt, pool, candidates)
-  test_keys = set(qt.index)
-  f_qtrain = rd / "default_query_train.jsonl"
-  dropped_graph = read_graph_queries(f_qtrain, qt, test_keys, notes)
-  f_pairs = rd / f"pairwise_training_data_{setting}.json"
-  held = resolve_held_out(held_out, setting, pool)
-  pairs_Px3, n_pairs_file, dropped_pairs = read_pairs(
-    f_pairs, qt, pool, held, test_keys, dedupe, graph=not f_qtrain.is_file()
-  )
-  if dropped_pairs or dropped_graph:
-    notes += _dropped_notes(n_pairs_file, len(pairs_Px3), dropped_pairs, dropped_graph)
-  held_idx = [pool.index[h] for h in held]
+  train = _read_training_queries(rd, setting, held_out, dedupe, qt, pool, notes)
+  held_idx = [pool.index[h] for h in train.held]
   q_task_Q, q_split_Q = np.asarray(qt.task, np.int32), np.asarray(qt.split, np.int8)
-  if held:
+  if held_idx:
     routing_T = sorted(set(q_task_Q[q_split_Q == TEST].tolist()))
     notes += remove_held_out_scores(scores_MxT, held_idx, routing_T, pool, tasks)
 
-  Q, M, T = len(qt.text), len(pool.names), len(tasks.names)
-  task_metric = [qt.metrics.get(t, "") for t in range(T)]
+  task_metric = [qt.metrics.get(t, "") for t in range(len(tasks.names))]
   outcomes_QxM, tokens_QxMx2, binary_T = derive_outcomes(
-    perf_NxM, tok_NxMx2, pairs_Px3, q_task_Q, candidates, task_metric, tasks.names, notes
+    perf_NxM, tok_NxMx2, train.pairs_Px3, q_task_Q, candidates, task_metric, tasks.names, notes
   )
   query_prompts = fill_prompts(qt, test_rows, str(f_test), notes)
 
@@ -153,14 +137,59 @@ def load_routeprofile(
     query_in_graph=qt.graph,
     outcomes_QxM=outcomes_QxM,
     tokens_QxMx2=tokens_QxMx2,
-    cost_QxM=np.full((Q, M), np.nan, np.float32),
-    pairs_Px3=pairs_Px3,
+    cost_QxM=np.full((len(qt.text), len(pool.names)), np.nan, np.float32),
+    pairs_Px3=train.pairs_Px3,
     candidates=candidates,
     held_out=held_idx,
     setting=setting,
     source=str(root),
-    notes=[f"{f_pairs.name}: {n_pairs_file} pairs in the file", *notes],
+    notes=[f"{train.pairs_file}: {train.pairs_in_file} pairs in the file", *notes],
   )
+
+
+def _data_root(data_dir: str | pathlib.Path, setting: str) -> pathlib.Path:
+  """The release folder, once the setting is known and the folder exists."""
+  if setting not in SETTINGS:
+    raise ValueError(f"unknown setting {setting!r}; expected one of {SETTINGS}")
+  root = pathlib.Path(data_dir)
+  if not root.is_dir():
+    raise DataError(
+      str(root), None, "data folder not found (expected profile_data/ and route_data/)"
+    )
+  return root
+
+
+class _TrainingQueries(NamedTuple):
+  """What ``_read_training_queries`` read: held-out models, pairs, and the pairwise file."""
+
+  held: tuple[str, ...]
+  pairs_Px3: np.ndarray
+  pairs_file: str
+  pairs_in_file: int
+
+
+def _read_training_queries(
+  rd: pathlib.Path,
+  setting: str,
+  held_out: tuple[str, ...] | None,
+  dedupe: bool,
+  qt: QueryTable,
+  pool: Pool,
+  notes: list[str],
+) -> _TrainingQueries:
+  """Adds the graph queries and the pairs' queries to ``qt`` (after the test rows: test queries
+  are dropped from both); notes what was dropped."""
+  test_keys = set(qt.index)
+  f_qtrain = rd / "default_query_train.jsonl"
+  dropped_graph = read_graph_queries(f_qtrain, qt, test_keys, notes)
+  f_pairs = rd / f"pairwise_training_data_{setting}.json"
+  held = resolve_held_out(held_out, setting, pool)
+  pairs_Px3, n_pairs_file, dropped_pairs = read_pairs(
+    f_pairs, qt, pool, held, test_keys, dedupe, graph=not f_qtrain.is_file()
+  )
+  if dropped_pairs or dropped_graph:
+    notes += _dropped_notes(n_pairs_file, len(pairs_Px3), dropped_pairs, dropped_graph)
+  return _TrainingQueries(held, pairs_Px3, f_pairs.name, n_pairs_file)
 
 
 # -- queries ----------------------------------------------------------------------------------------
@@ -207,6 +236,12 @@ class QueryTable:
           f"task {t!r} has metric {self.metrics[ti]!r} elsewhere, got {m!r}",
         )
     return ti
+
+  def task_and_query(self, row, src: str, where: str) -> tuple[int, tuple[str, str, Any]]:
+    """(``task_of``, ``query_of``) of a row, which must be an object."""
+    if not isinstance(row, dict):
+      raise DataError(src, where, f"expected an object, got {type(row).__name__}")
+    return self.task_of(row, src, where), self.query_of(row, src, where)
 
   def query_of(self, row: dict, src: str, where: str) -> tuple[str, str, Any]:
     """(text, raw query, parsed choices) of a row; the text has the choices appended when
@@ -274,10 +309,7 @@ def read_test_rows(
   tok_NxMx2 = np.full((len(rows), M, 2), np.nan, np.float32)
   for r, row in enumerate(rows):
     where = f"row {r}"
-    if not isinstance(row, dict):
-      raise DataError(src, where, f"expected an object, got {type(row).__name__}")
-    ti = qt.task_of(row, src, where)
-    query = qt.query_of(row, src, where)
+    ti, query = qt.task_and_query(row, src, where)
     if (ti, query[0]) in qt.index:
       raise DataError(src, where, f"duplicate test query of task {qt.task_names[ti]!r}")
     qt.add(ti, query, TEST, False, (src, where))
@@ -318,8 +350,7 @@ def read_graph_queries(
     return dropped
   for r, row in enumerate(V.read_jsonl(f_qtrain), 1):
     where = f"line {r}"
-    ti = qt.task_of(row, str(f_qtrain), where)
-    query = qt.query_of(row, str(f_qtrain), where)
+    ti, query = qt.task_and_query(row, str(f_qtrain), where)
     if (ti, query[0]) in test_keys:
       dropped[qt.task_names[ti]] += 1
       continue
@@ -368,10 +399,7 @@ def read_pairs(
   pairs, dropped = [], collections.Counter()
   for r, row in enumerate(prows):
     where = f"pairwise_data[{r}]"
-    if not isinstance(row, dict):
-      raise DataError(src, where, f"expected an object, got {type(row).__name__}")
-    ti = qt.task_of(row, src, where)
-    query = qt.query_of(row, src, where)
+    ti, query = qt.task_and_query(row, src, where)
     ab = []
     for k in ("better_model", "worse_model"):
       m = V.to_str(V.get_field(row, k, src, where), src, f"{where}, field {k!r}")

@@ -91,6 +91,7 @@ from rp_jax.data.synthetic_world import (
   Models,
   SyntheticConfig,
   Tasks,
+  Texts,
   prompt_formats,
   write_query_texts,
   write_texts,
@@ -191,30 +192,10 @@ def make_history_and_latent(
     rng_text,
     rng_pair,
   ) = np.random.default_rng(seed).spawn(7)
-  A = cfg.num_candidates
-  dom = draw_domains(rng_world, cfg)
-  mod = draw_models(rng_world, cfg)
-  tsk = draw_tasks(rng_world, cfg, dom.names, dom.u_CxK)
-  q_task, q_split = lay_out_queries(cfg, tsk)
-  w_QxJ, b_Q = draw_query_mixtures(rng_query, cfg, tsk, q_task)
-  p_QxM = _sigmoid(cfg.discrimination * (w_QxJ @ mod.theta_MxK.T) - b_Q[:, None])
-  latent_QxM = draw_latent_outcomes(rng_outcome, cfg, p_QxM, tsk.is_cont_T[q_task])
-  test_Q = q_split == TEST
-  strength_A = p_QxM[test_Q][:, :A].mean(0)  # mean latent p over the routing tasks' test queries
-  held_out = np.array([int(np.argmax(strength_A))] if setting == "newllm" else [], int)
-  pair_q = np.flatnonzero((q_split == TRAIN) & np.isin(q_task, tsk.routing_T))
-  pairs_Px3 = draw_pairs(rng_pair, cfg, latent_QxM[pair_q], pair_q, held_out)
-  outcomes_QxM = reveal_outcomes(latent_QxM, test_Q, A, pairs_Px3, tsk.is_cont_T[q_task])
-  scores_MxT = draw_scores(rng_score, cfg, mod.theta_MxK, tsk, held_out)
-  tokens_QxMx2 = draw_tokens(rng_token, cfg, q_task, test_Q, len(tsk.names))
-  txt = write_texts(rng_text, cfg, dom, mod, tsk)
-  query_texts = write_query_texts(rng_text, cfg, w_QxJ, tsk, q_task, txt.task_keywords)
-  fmts = prompt_formats(tsk.names, tsk.metric)
-  query_prompts = [
-    prompt_text(fmts[t], s) for t, s in zip(q_task.tolist(), query_texts, strict=True)
-  ]
-  notes = _notes(cfg, seed, setting, tsk, pairs_Px3, txt.model_names, held_out, strength_A)
-  Q, M = len(q_task), cfg.num_models
+  world = _draw_world(cfg, rng_world, rng_query, rng_outcome)
+  shown = _reveal(cfg, setting, world, rng_pair, rng_score, rng_token)
+  txt, query_texts, query_prompts = _write_texts(rng_text, cfg, world)
+  dom, mod, tsk, q_split = world.dom, world.mod, world.tsk, world.q_split
   history = History(
     model_names=tuple(txt.model_names),
     model_texts=tuple(txt.model_texts),
@@ -229,22 +210,46 @@ def make_history_and_latent(
     domain_names=tuple(dom.names),
     domain_texts=tuple(txt.domain_texts),
     task_domain_TxC=tsk.domain_TxC,
-    scores_MxT=scores_MxT,
+    scores_MxT=shown.scores_MxT,
     query_texts=tuple(query_texts),
     query_prompts=tuple(query_prompts),
-    query_task=q_task,
+    query_task=world.q_task,
     query_split=q_split,
     query_in_graph=q_split == TRAIN,
-    outcomes_QxM=outcomes_QxM,
-    tokens_QxMx2=tokens_QxMx2,
-    cost_QxM=np.full((Q, M), np.nan),
-    pairs_Px3=pairs_Px3,
-    candidates=np.arange(A),
-    held_out=held_out,
+    outcomes_QxM=shown.outcomes_QxM,
+    tokens_QxMx2=shown.tokens_QxMx2,
+    cost_QxM=np.full((len(q_split), cfg.num_models), np.nan),
+    pairs_Px3=shown.pairs_Px3,
+    candidates=np.arange(cfg.num_candidates),
+    held_out=shown.held_out,
     setting=setting,
     source=f"rp_jax.data.synthetic(seed={seed})",
-    notes=tuple(notes),
+    notes=tuple(_notes(cfg, seed, setting, tsk, shown, txt.model_names)),
   )
+  return history, world.latent
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _World:
+  """The latent world of a seed: domains, models, tasks, the query layout and the truth."""
+
+  dom: Domains
+  mod: Models
+  tsk: Tasks
+  q_task: np.ndarray
+  q_split: np.ndarray
+  latent: SyntheticLatent
+
+
+def _draw_world(cfg: SyntheticConfig, rng_world, rng_query, rng_outcome) -> _World:
+  """Draws domains, models and tasks, lays out the queries and draws their latent outcomes."""
+  dom = draw_domains(rng_world, cfg)
+  mod = draw_models(rng_world, cfg)
+  tsk = draw_tasks(rng_world, cfg, dom.names, dom.u_CxK)
+  q_task, q_split = lay_out_queries(cfg, tsk)
+  w_QxJ, b_Q = draw_query_mixtures(rng_query, cfg, tsk, q_task)
+  p_QxM = _sigmoid(cfg.discrimination * (w_QxJ @ mod.theta_MxK.T) - b_Q[:, None])
+  latent_QxM = draw_latent_outcomes(rng_outcome, cfg, p_QxM, tsk.is_cont_T[q_task])
   latent = SyntheticLatent(
     skill_names=tuple(s[0] for s in SKILLS[: cfg.latent_dim]),
     config=cfg,
@@ -257,7 +262,51 @@ def make_history_and_latent(
     p_QxM=p_QxM,
     outcome_QxM=latent_QxM,
   )
-  return history, latent
+  return _World(dom, mod, tsk, q_task, q_split, latent)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Shown:
+  """What the History reveals of the world: held-out model, pairs, outcomes, scores, tokens."""
+
+  held_out: np.ndarray
+  strength_A: np.ndarray
+  pairs_Px3: np.ndarray
+  outcomes_QxM: np.ndarray
+  scores_MxT: np.ndarray
+  tokens_QxMx2: np.ndarray
+
+
+def _reveal(
+  cfg: SyntheticConfig, setting: str, world: _World, rng_pair, rng_score, rng_token
+) -> _Shown:
+  """Holds out the strongest candidate (newllm), draws pairs, scores and tokens."""
+  A, tsk, q_task, q_split = cfg.num_candidates, world.tsk, world.q_task, world.q_split
+  latent_QxM = world.latent.outcome_QxM
+  test_Q = q_split == TEST
+  # mean latent p over the routing tasks' test queries
+  strength_A = world.latent.p_QxM[test_Q][:, :A].mean(0)
+  held_out = np.array([int(np.argmax(strength_A))] if setting == "newllm" else [], int)
+  pair_q = np.flatnonzero((q_split == TRAIN) & np.isin(q_task, tsk.routing_T))
+  pairs_Px3 = draw_pairs(rng_pair, cfg, latent_QxM[pair_q], pair_q, held_out)
+  outcomes_QxM = reveal_outcomes(latent_QxM, test_Q, A, pairs_Px3, tsk.is_cont_T[q_task])
+  scores_MxT = draw_scores(rng_score, cfg, world.mod.theta_MxK, tsk, held_out)
+  tokens_QxMx2 = draw_tokens(rng_token, cfg, q_task, test_Q, len(tsk.names))
+  return _Shown(held_out, strength_A, pairs_Px3, outcomes_QxM, scores_MxT, tokens_QxMx2)
+
+
+def _write_texts(
+  rng_text: np.random.Generator, cfg: SyntheticConfig, world: _World
+) -> tuple[Texts, list[str], list[str]]:
+  """(family, model, task and domain texts; query texts; query prompts)."""
+  tsk, q_task = world.tsk, world.q_task
+  txt = write_texts(rng_text, cfg, world.dom, world.mod, tsk)
+  query_texts = write_query_texts(rng_text, cfg, world.latent.w_QxJ, tsk, q_task, txt.task_keywords)
+  fmts = prompt_formats(tsk.names, tsk.metric)
+  query_prompts = [
+    prompt_text(fmts[t], s) for t, s in zip(q_task.tolist(), query_texts, strict=True)
+  ]
+  return txt, query_texts, query_prompts
 
 
 def resolve_config(
@@ -494,15 +543,9 @@ def draw_tokens(
 
 
 def _notes(
-  cfg: SyntheticConfig,
-  seed: int,
-  setting: str,
-  tsk: Tasks,
-  pairs_Px3: np.ndarray,
-  model_names: list[str],
-  held_out: np.ndarray,
-  strength_A: np.ndarray,
+  cfg: SyntheticConfig, seed: int, setting: str, tsk: Tasks, shown: _Shown, model_names: list[str]
 ) -> list[str]:
+  pairs_Px3, held_out, strength_A = shown.pairs_Px3, shown.held_out, shown.strength_A
   F, M, A, C = cfg.num_families, cfg.num_models, cfg.num_candidates, cfg.num_domains
   R, G = cfg.num_routing_tasks, cfg.num_graph_only_tasks
   n_pairs_q = len(np.unique(pairs_Px3[:, 0]))

@@ -205,47 +205,63 @@ class SyntheticConfig:
 
   def _resolved_counts(self) -> dict[str, int]:
     """Validates every field; returns the None-defaulted counts resolved."""
+    self._check_field_types()
+    nf, na = self._model_counts()
+    nr, ng, nc = self._task_counts()
+    self._check_sizes_and_scales()
+    return dict(
+      num_families=nf,
+      num_candidates=na,
+      num_routing_tasks=nr,
+      num_graph_only_tasks=ng,
+      num_continuous_tasks=nc,
+    )
 
-    def need(cond, field, msg):
-      if not cond:
-        raise ValueError(f"SyntheticConfig.{field}: {msg}")
-
+  def _check_field_types(self) -> None:
+    """Count fields hold integers (or None where they default), the others finite numbers."""
     for f in dataclasses.fields(self):
       v = getattr(self, f.name)
       if f.type in ("int", "int | None"):
-        need(
+        _need(
           v is None or (isinstance(v, int | np.integer) and not isinstance(v, bool)),
           f.name,
           f"expected an integer, got {v!r}",
         )
       else:
-        need(
+        _need(
           isinstance(v, int | float | np.number) and math.isfinite(v),
           f.name,
           f"expected a finite number, got {v!r}",
         )
-    need(self.num_models >= 1, "num_models", f"expected >= 1, got {self.num_models}")
+
+  def _model_counts(self) -> tuple[int, int]:
+    """(families, candidates), checked against the number of models."""
+    _need(self.num_models >= 1, "num_models", f"expected >= 1, got {self.num_models}")
     nf = min(5, self.num_models) if self.num_families is None else self.num_families
-    need(
+    _need(
       1 <= nf <= self.num_models,
       "num_families",
       f"expected 1..num_models={self.num_models}, got {nf}",
     )
     na = min(8, self.num_models) if self.num_candidates is None else self.num_candidates
-    need(
+    _need(
       1 <= na <= self.num_models,
       "num_candidates",
       f"expected 1..num_models={self.num_models}, got {na}",
     )
-    need(self.num_tasks >= 1, "num_tasks", f"expected >= 1, got {self.num_tasks}")
-    need(
+    return nf, na
+
+  def _task_counts(self) -> tuple[int, int, int]:
+    """(routing, graph-only, continuous) tasks, after the task and domain counts are checked."""
+    _need(self.num_tasks >= 1, "num_tasks", f"expected >= 1, got {self.num_tasks}")
+    _need(
       self.num_unscored_tasks >= 0,
       "num_unscored_tasks",
       f"expected >= 0, got {self.num_unscored_tasks}",
     )
-    need(self.num_domains >= 1, "num_domains", f"expected >= 1, got {self.num_domains}")
+    _need(self.num_domains >= 1, "num_domains", f"expected >= 1, got {self.num_domains}")
     nr = min(12, self.num_tasks) if self.num_routing_tasks is None else self.num_routing_tasks
-    need(
+    _need(
       1 <= nr <= self.num_tasks,
       "num_routing_tasks",
       f"expected 1..num_tasks={self.num_tasks} (a history needs a routing task), got {nr}",
@@ -255,20 +271,24 @@ class SyntheticConfig:
       if self.num_graph_only_tasks is None
       else self.num_graph_only_tasks
     )
-    need(
+    _need(
       0 <= ng <= self.num_tasks - nr,
       "num_graph_only_tasks",
       f"expected 0..num_tasks - num_routing_tasks={self.num_tasks - nr}, got {ng}",
     )
     nc = min(1, nr) if self.num_continuous_tasks is None else self.num_continuous_tasks
-    need(
+    _need(
       0 <= nc <= nr,
       "num_continuous_tasks",
       f"expected 0..num_routing_tasks={nr}, got {nc}",
     )
-    need(self.train_per_task >= 1, "train_per_task", f"expected >= 1, got {self.train_per_task}")
-    need(self.test_per_task >= 1, "test_per_task", f"expected >= 1, got {self.test_per_task}")
-    need(
+    return nr, ng, nc
+
+  def _check_sizes_and_scales(self) -> None:
+    """Query counts, latent skills, scales, probabilities and the per-query knobs."""
+    _need(self.train_per_task >= 1, "train_per_task", f"expected >= 1, got {self.train_per_task}")
+    _need(self.test_per_task >= 1, "test_per_task", f"expected >= 1, got {self.test_per_task}")
+    _need(
       1 <= self.latent_dim <= len(SKILLS),
       "latent_dim",
       f"expected 1..{len(SKILLS)} (one word list per skill), got {self.latent_dim}",
@@ -285,27 +305,26 @@ class SyntheticConfig:
       "continuous_noise",
       "score_noise",
     ):
-      need(getattr(self, name) >= 0, name, f"expected >= 0, got {getattr(self, name)}")
+      _need(getattr(self, name) >= 0, name, f"expected >= 0, got {getattr(self, name)}")
     for name in ("second_domain_prob", "score_missing"):
-      need(0 <= getattr(self, name) <= 1, name, f"expected 0..1, got {getattr(self, name)}")
-    need(self.bench_queries >= 1, "bench_queries", f"expected >= 1, got {self.bench_queries}")
-    need(
+      _need(0 <= getattr(self, name) <= 1, name, f"expected 0..1, got {getattr(self, name)}")
+    _need(self.bench_queries >= 1, "bench_queries", f"expected >= 1, got {self.bench_queries}")
+    _need(
       self.pairs_per_query >= 1,
       "pairs_per_query",
       f"expected >= 1 (pairs per training query that has any), got {self.pairs_per_query}",
     )
-    need(
+    _need(
       self.query_content_words >= 1,
       "query_content_words",
       f"expected >= 1, got {self.query_content_words}",
     )
-    return dict(
-      num_families=nf,
-      num_candidates=na,
-      num_routing_tasks=nr,
-      num_graph_only_tasks=ng,
-      num_continuous_tasks=nc,
-    )
+
+
+def _need(cond, field: str, msg: str) -> None:
+  """Raises ValueError naming the SyntheticConfig field unless ``cond``."""
+  if not cond:
+    raise ValueError(f"SyntheticConfig.{field}: {msg}")
 
 
 def top_indices(v: np.ndarray, n: int) -> list[int]:

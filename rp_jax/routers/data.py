@@ -100,32 +100,13 @@ def make_router_data(history: History, query_emb_QxD: np.ndarray) -> RouterData:
   Raises:
     ValueError: the embeddings do not match the History, or no training query is usable.
   """
-  q_emb = np.asarray(query_emb_QxD, np.float32)
-  if q_emb.ndim != 2 or q_emb.shape[0] != history.num_queries:
-    raise ValueError(
-      f"query_emb_QxD: expected [{history.num_queries}, D] (one row per History query, in "
-      f"History order); got shape {q_emb.shape}"
-    )
-  if not np.isfinite(q_emb).all():
-    row = int(np.flatnonzero(~np.isfinite(q_emb).all(1))[0])
-    raise ValueError(f"query_emb_QxD: row {row} is not finite")
+  q_emb = _checked_embeddings(history, query_emb_QxD)
   cand_A = history.candidates
   num_cand = len(cand_A)
   held_A = np.isin(cand_A, history.held_out)
-  pos_M = np.full(history.num_models, -1, np.int64)
-  pos_M[cand_A] = np.arange(num_cand)
   quiz_Q = np.zeros(history.num_queries, bool)
   quiz_Q[history.quiz_queries] = True
-
-  # Pairs between candidates only; a pair touching a held-out model would leak it unless it is on
-  # one of its quiz queries (the History forbids the others, but a router must never depend on
-  # that check alone).
-  pairs = history.pairs_Px3.astype(np.int64)
-  better, worse = pos_M[pairs[:, 1]], pos_M[pairs[:, 2]]
-  keep = (better >= 0) & (worse >= 0)
-  touches_held = held_A[np.maximum(better, 0)] | held_A[np.maximum(worse, 0)]
-  keep &= ~touches_held | quiz_Q[pairs[:, 0]]
-  pairs = np.stack([pairs[keep, 0], better[keep], worse[keep]], axis=1)
+  pairs = _candidate_pairs(history, held_A, quiz_Q)
 
   train_all = history.train_queries
   labels_all = history.outcomes_QxM[np.ix_(train_all, cand_A)].astype(np.float32)
@@ -146,19 +127,7 @@ def make_router_data(history: History, query_emb_QxD: np.ndarray) -> RouterData:
   local_H = np.full(history.num_queries, -1, np.int64)
   local_H[train_ids] = np.arange(len(train_ids))
   pairs_Px3 = np.stack([local_H[pairs[:, 0]], pairs[:, 1], pairs[:, 2]], axis=1).astype(np.int32)
-
-  # Per-query pair table: a stable sort by query keeps the History order of each query's pairs.
-  Q = len(train_ids)
-  counts = np.bincount(pairs_Px3[:, 0], minlength=Q)
-  K = max(1, int(counts.max()) if len(counts) else 1)
-  order = np.argsort(pairs_Px3[:, 0], kind="stable")
-  sorted_P = pairs_Px3[order]
-  starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-  slot = np.arange(len(sorted_P)) - starts[sorted_P[:, 0]]
-  table = np.zeros((Q, K, 2), np.int32)
-  mask = np.zeros((Q, K), bool)
-  table[sorted_P[:, 0], slot] = sorted_P[:, 1:]
-  mask[sorted_P[:, 0], slot] = True
+  table, mask = _pair_table(pairs_Px3, len(train_ids))
 
   test_ids = history.test_queries.astype(np.int32)
   return RouterData(
@@ -176,3 +145,51 @@ def make_router_data(history: History, query_emb_QxD: np.ndarray) -> RouterData:
     test_task_Q=history.query_task[test_ids].astype(np.int32),
     tasks_T=np.arange(history.num_tasks, dtype=np.int32),
   )
+
+
+def _checked_embeddings(history: History, query_emb_QxD: np.ndarray) -> np.ndarray:
+  """[Q, D] float32 embeddings: one finite row per History query, else ValueError."""
+  q_emb = np.asarray(query_emb_QxD, np.float32)
+  if q_emb.ndim != 2 or q_emb.shape[0] != history.num_queries:
+    raise ValueError(
+      f"query_emb_QxD: expected [{history.num_queries}, D] (one row per History query, in "
+      f"History order); got shape {q_emb.shape}"
+    )
+  if not np.isfinite(q_emb).all():
+    row = int(np.flatnonzero(~np.isfinite(q_emb).all(1))[0])
+    raise ValueError(f"query_emb_QxD: row {row} is not finite")
+  return q_emb
+
+
+def _candidate_pairs(history: History, held_A: np.ndarray, quiz_Q: np.ndarray) -> np.ndarray:
+  """[P, 3] int64 (History query, better position, worse position) of the pairs a router may
+  train on, in History order."""
+  cand_A = history.candidates
+  pos_M = np.full(history.num_models, -1, np.int64)
+  pos_M[cand_A] = np.arange(len(cand_A))
+  # Pairs between candidates only; a pair touching a held-out model would leak it unless it is on
+  # one of its quiz queries (the History forbids the others, but a router must never depend on
+  # that check alone).
+  pairs = history.pairs_Px3.astype(np.int64)
+  better, worse = pos_M[pairs[:, 1]], pos_M[pairs[:, 2]]
+  keep = (better >= 0) & (worse >= 0)
+  touches_held = held_A[np.maximum(better, 0)] | held_A[np.maximum(worse, 0)]
+  keep &= ~touches_held | quiz_Q[pairs[:, 0]]
+  return np.stack([pairs[keep, 0], better[keep], worse[keep]], axis=1)
+
+
+def _pair_table(pairs_Px3: np.ndarray, Q: int) -> tuple[np.ndarray, np.ndarray]:
+  """([Q, K, 2] int32 (better, worse) of each query's pairs padded with 0, [Q, K] bool mask).
+
+  A stable sort by query keeps the History order of each query's pairs."""
+  counts = np.bincount(pairs_Px3[:, 0], minlength=Q)
+  K = max(1, int(counts.max()) if len(counts) else 1)
+  order = np.argsort(pairs_Px3[:, 0], kind="stable")
+  sorted_P = pairs_Px3[order]
+  starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+  slot = np.arange(len(sorted_P)) - starts[sorted_P[:, 0]]
+  table = np.zeros((Q, K, 2), np.int32)
+  mask = np.zeros((Q, K), bool)
+  table[sorted_P[:, 0], slot] = sorted_P[:, 1:]
+  mask[sorted_P[:, 0], slot] = True
+  return table, mask

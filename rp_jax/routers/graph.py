@@ -270,17 +270,7 @@ def make(config: GraphConfig, data: RouterData) -> RouterFns:
       keep = tr.dropout_keep(key, rate, shapes)
     return module.apply({"params": params}, queries, node_mask, profile, model_mask, keep)
 
-  def eval_graph(sp, outside_QxD):
-    """Rows: non-validation training queries, [test queries if transductive], then outside rows.
-
-    Returns (queries, node mask, index of the first outside row).
-    """
-    parts = [data.train_q_QxD[sp.train_idx]]
-    if config.transductive:
-      parts.append(data.test_q_QxD)
-    n_nodes = sum(p.shape[0] for p in parts)
-    queries = jnp.concatenate([*parts, outside_QxD])
-    return queries, jnp.arange(queries.shape[0]) < n_nodes, n_nodes
+  eval_graph = _eval_graph_fn(config, data)
 
   def init(key, profile_AxD):
     q = data.train_q_QxD[:1]
@@ -291,22 +281,7 @@ def make(config: GraphConfig, data: RouterData) -> RouterFns:
   def split(key):
     return tr.query_split(key, num_q, n_val)
 
-  def batches(key, sp):
-    del sp  # positions index sp.train_idx inside the loss
-    # One draw of random words for both shuffles (training positions, then test context).
-    bits = jax.random.bits(key, (num_q - n_val + num_test,), jnp.uint32)
-    # Positions into sp.train_idx (the full graph's node order), so full-graph steps can gather.
-    pos = jnp.argsort(bits[: num_q - n_val]).astype(jnp.int32)
-    total = bs * num_batches
-    valid = jnp.arange(total) < pos.shape[0]
-    pos = jnp.concatenate([pos, jnp.zeros(total - pos.shape[0], jnp.int32)])
-    pos, valid = pos.reshape(num_batches, bs), valid.reshape(num_batches, bs)
-    if n_ctx == 0:
-      return pos, valid, jnp.zeros((num_batches, 0), jnp.int32)
-    perm = jnp.argsort(bits[num_q - n_val :]).astype(jnp.int32)
-    reps = tr.ceil_div(num_batches * n_ctx, num_test)
-    ctx = jnp.tile(perm, reps)[: num_batches * n_ctx].reshape(num_batches, n_ctx)
-    return pos, valid, ctx
+  batches = _batches_fn(num_q - n_val, num_test, bs, num_batches, n_ctx)
 
   def loss(params, profile_AxD, batch, key, hparams, sp):
     pos_B, valid_B, ctx_C = batch
@@ -330,13 +305,7 @@ def make(config: GraphConfig, data: RouterData) -> RouterFns:
       logits_VxA = apply(params, queries, node_mask, profile_AxD, all_A)[start:]
       return validation.val_utility(logits_VxA, data, sp)
     logits_VxA = apply(params, queries, node_mask, profile_AxD, trainable_A)[start:]
-    labels_VxA = data.labels_QxA[sp.val_idx]
-    known = jnp.isfinite(labels_VxA) & trainable_A[None, :]
-    pick = jnp.argmax(jnp.where(known, logits_VxA, -jnp.inf), axis=1)
-    got = jnp.take_along_axis(jnp.where(known, labels_VxA, 0.0), pick[:, None], 1)[:, 0]
-    has = known.any(1)
-    n = has.sum()
-    return jnp.where(n > 0, (got * has).sum() / jnp.maximum(n, 1), jnp.nan).astype(jnp.float32)
+    return validation.labelled_utility(logits_VxA, data, sp)
 
   def state(params, profile_AxD, sp, hparams):
     del profile_AxD, hparams
@@ -345,6 +314,49 @@ def make(config: GraphConfig, data: RouterData) -> RouterFns:
 
   loop = tr.TrainConfig.for_router(config, num_batches)
   return RouterFns(tr.Pieces(init, split, batches, loss, validate), loop, state)
+
+
+def _eval_graph_fn(config: GraphConfig, data: RouterData):
+  """``eval_graph(sp, outside_QxD)``: the query rows of an evaluation graph.
+
+  Rows: non-validation training queries, [test queries if transductive], then outside rows.
+  Returns (queries, node mask, index of the first outside row).
+  """
+
+  def eval_graph(sp, outside_QxD):
+    parts = [data.train_q_QxD[sp.train_idx]]
+    if config.transductive:
+      parts.append(data.test_q_QxD)
+    n_nodes = sum(p.shape[0] for p in parts)
+    queries = jnp.concatenate([*parts, outside_QxD])
+    return queries, jnp.arange(queries.shape[0]) < n_nodes, n_nodes
+
+  return eval_graph
+
+
+def _batches_fn(n_fit: int, num_test: int, bs: int, num_batches: int, n_ctx: int):
+  """``batches(key, sp)``: per batch, ``bs`` positions into ``sp.train_idx`` (the full graph's
+  node order, so full-graph steps can gather), their validity, and ``n_ctx`` test queries of
+  context (transductive mode; none otherwise)."""
+
+  def batches(key, sp):
+    del sp  # positions index sp.train_idx inside the loss
+    # One draw of random words for both shuffles (training positions, then test context).
+    bits = jax.random.bits(key, (n_fit + num_test,), jnp.uint32)
+    # Positions into sp.train_idx (the full graph's node order), so full-graph steps can gather.
+    pos = jnp.argsort(bits[:n_fit]).astype(jnp.int32)
+    total = bs * num_batches
+    valid = jnp.arange(total) < pos.shape[0]
+    pos = jnp.concatenate([pos, jnp.zeros(total - pos.shape[0], jnp.int32)])
+    pos, valid = pos.reshape(num_batches, bs), valid.reshape(num_batches, bs)
+    if n_ctx == 0:
+      return pos, valid, jnp.zeros((num_batches, 0), jnp.int32)
+    perm = jnp.argsort(bits[n_fit:]).astype(jnp.int32)
+    reps = tr.ceil_div(num_batches * n_ctx, num_test)
+    ctx = jnp.tile(perm, reps)[: num_batches * n_ctx].reshape(num_batches, n_ctx)
+    return pos, valid, ctx
+
+  return batches
 
 
 def score(config: GraphConfig, state, profile_AxD, query_QxD, hparams) -> jax.Array:

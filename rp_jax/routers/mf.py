@@ -231,16 +231,7 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
     return profile_AxD * data.trainable_A[:, None].astype(profile_AxD.dtype)
 
   def loss(params, profile_AxD, batch, key, hparams, sp):
-    if full_batch:
-      # All training queries with the fold as a mask: the queries' features are shared by every
-      # cell of a vmapped grid, where per-cell gathers of the fold would copy them per step.
-      q, table, pair_mask = data.train_q_QxD, data.pair_table_QxJx2, data.pair_mask_QxJ
-      labels = data.labels_QxA
-      valid_B = jnp.zeros(data.num_train, bool).at[sp.train_idx].set(True)
-    else:
-      ids_B, valid_B = batch
-      q, table = data.train_q_QxD[ids_B], data.pair_table_QxJx2[ids_B]
-      pair_mask, labels = data.pair_mask_QxJ[ids_B], data.labels_QxA[ids_B]
+    q, table, pair_mask, labels, valid_B = _batch_rows(data, batch, sp, full_batch)
     ridge = hparams["kernel_ridge"]
     s_BxA, d_B = forward(config, params, basis(profile_AxD), profile_AxD, q, ridge)
     keep_A = tr.model_dropout_keep(key, data.trainable_A, hparams["model_dropout"])
@@ -270,14 +261,26 @@ def make(config: MFConfig, data: RouterData) -> RouterFns:
     del sp, hparams
     return {"params": params, "train_profiles_AxD": basis(profile_AxD)}
 
-  loop = tr.TrainConfig(
-    epochs=config.epochs,
-    num_batches=num_batches,
-    clip_norm=config.clip_norm,
-    cosine_alpha=config.cosine_alpha,
-    skip_empty=config.skip_empty,
-  )
+  loop = tr.TrainConfig.for_router(config, num_batches)
   return RouterFns(tr.Pieces(init, split, batches, loss, validate), loop, state)
+
+
+def _batch_rows(data: RouterData, batch, sp, full_batch: bool):
+  """(queries, pair table, pair mask, labels, valid rows) a loss step reads.
+
+  Full batch: all training queries with the fold as a mask: the queries' features are shared by
+  every cell of a vmapped grid, where per-cell gathers of the fold would copy them per step.
+  Otherwise the batch's queries, gathered.
+  """
+  if full_batch:
+    q, table, pair_mask = data.train_q_QxD, data.pair_table_QxJx2, data.pair_mask_QxJ
+    labels = data.labels_QxA
+    valid_B = jnp.zeros(data.num_train, bool).at[sp.train_idx].set(True)
+  else:
+    ids_B, valid_B = batch
+    q, table = data.train_q_QxD[ids_B], data.pair_table_QxJx2[ids_B]
+    pair_mask, labels = data.pair_mask_QxJ[ids_B], data.labels_QxA[ids_B]
+  return q, table, pair_mask, labels, valid_B
 
 
 def score(config: MFConfig, state, profile_AxD, query_QxD, hparams) -> jax.Array:

@@ -198,7 +198,7 @@ def make(config: MLPConfig, data: RouterData) -> RouterFns:
   """
   module = MLPRouter(config.hidden, config.out)
   n_val, num_batches, per_batch = static_sizes(config, data)
-  num_q, num_cand, rate = data.num_train, data.num_candidates, config.dropout
+  num_q = data.num_train
   data = jax.tree.map(jnp.asarray, data)
 
   def init(key, profile_AxD):
@@ -208,69 +208,16 @@ def make(config: MLPConfig, data: RouterData) -> RouterFns:
   def split(key):
     return tr.query_split(key, num_q, n_val)
 
-  def scores(params, query_QxD, profile_AxD, key=None):
-    if key is None or rate == 0.0:
-      return module.apply({"params": params}, query_QxD, profile_AxD)
-    shapes = [(query_QxD.shape[0], config.hidden), (num_cand, config.hidden)]
-    keep_q, keep_a = tr.dropout_keep(key, rate, shapes)
-    return module.apply({"params": params}, query_QxD, profile_AxD, keep_q, keep_a)
-
-  if config.batching == "query":
-
-    def batches(key, sp):
-      return tr.shuffled_batches(key, sp.train_idx, per_batch, num_batches)
-
-    def loss(params, profile_AxD, batch, key, hparams, sp):
-      del sp
-      ids_B, valid_B = batch
-      s_BxA = scores(params, data.train_q_QxD[ids_B], profile_AxD, key)
-      table_BxJx2 = data.pair_table_QxJx2[ids_B]
-      keep_A = tr.model_dropout_keep(key, data.trainable_A, hparams["model_dropout"])
-      mask_BxJ = data.pair_mask_QxJ[ids_B] & valid_B[:, None]
-      mask_BxJ &= keep_A[table_BxJx2[..., 0]] & keep_A[table_BxJx2[..., 1]]
-      return margin_loss(
-        better=jnp.take_along_axis(s_BxA, table_BxJx2[..., 0], axis=1),
-        worse=jnp.take_along_axis(s_BxA, table_BxJx2[..., 1], axis=1),
-        mask=mask_BxJ,
-        margin=hparams["margin"],
-      )
-
-  else:
-    num_pairs = data.pairs_Px3.shape[0]
-
-    def batches(key, sp):
-      is_val_Q = jnp.zeros(num_q, bool).at[sp.val_idx].set(True)
-      is_val_P = is_val_Q[data.pairs_Px3[:, 0]]
-      # Training pairs first, in random order; validation pairs become masked padding.
-      order = jnp.argsort(is_val_P + jax.random.uniform(key, (num_pairs,)))
-      total = num_batches * per_batch
-      idx = jnp.concatenate([order, jnp.zeros(total - num_pairs, order.dtype)])
-      valid = jnp.arange(total) < num_pairs - is_val_P.sum()
-      return idx.reshape(num_batches, per_batch), valid.reshape(num_batches, per_batch)
-
-    def loss(params, profile_AxD, batch, key, hparams, sp):
-      del sp
-      idx_B, valid_B = batch
-      p_Bx3 = data.pairs_Px3[idx_B]
-      s_BxA = scores(params, data.train_q_QxD[p_Bx3[:, 0]], profile_AxD, key)
-      pick = lambda col: jnp.take_along_axis(s_BxA, p_Bx3[:, col : col + 1], axis=1)[:, 0]
-      keep_A = tr.model_dropout_keep(key, data.trainable_A, hparams["model_dropout"])
-      mask = valid_B & keep_A[p_Bx3[:, 1]] & keep_A[p_Bx3[:, 2]]
-      return margin_loss(better=pick(1), worse=pick(2), mask=mask, margin=hparams["margin"])
+  scores = _scores_fn(module, config, data.num_candidates)
+  batching = _query_batches if config.batching == "query" else _pair_batches
+  batches, loss = batching(data, scores, num_batches, per_batch)
 
   def validate(params, profile_AxD, sp, hparams):
     """Routing utility, or pair accuracy (better strictly above worse), on validation queries."""
-    ids = sp.val_idx
-    s_VxA = scores(params, data.train_q_QxD[ids], profile_AxD)
+    s_VxA = scores(params, data.train_q_QxD[sp.val_idx], profile_AxD)
     if config.val_metric == "utility":
       return validation.val_utility(s_VxA, data, sp)
-    table = data.pair_table_QxJx2[ids]
-    mask = data.pair_mask_QxJ[ids]
-    right = jnp.take_along_axis(s_VxA, table[..., 0], 1) > jnp.take_along_axis(
-      s_VxA, table[..., 1], 1
-    )
-    n = mask.sum()
-    return jnp.where(n > 0, (right & mask).sum() / jnp.maximum(n, 1), jnp.nan).astype(jnp.float32)
+    return validation.pair_accuracy(s_VxA, data, sp)
 
   def state(params, profile_AxD, sp, hparams):
     del profile_AxD, sp, hparams
@@ -278,6 +225,72 @@ def make(config: MLPConfig, data: RouterData) -> RouterFns:
 
   loop = tr.TrainConfig.for_router(config, num_batches)
   return RouterFns(tr.Pieces(init, split, batches, loss, validate), loop, state)
+
+
+def _scores_fn(module: MLPRouter, config: MLPConfig, num_cand: int):
+  """``scores(params, query_QxD, profile_AxD, key=None)``: [Q, A] scores, with dropout where a
+  key is given (and ``config.dropout`` > 0)."""
+  rate = config.dropout
+
+  def scores(params, query_QxD, profile_AxD, key=None):
+    if key is None or rate == 0.0:
+      return module.apply({"params": params}, query_QxD, profile_AxD)
+    shapes = [(query_QxD.shape[0], config.hidden), (num_cand, config.hidden)]
+    keep_q, keep_a = tr.dropout_keep(key, rate, shapes)
+    return module.apply({"params": params}, query_QxD, profile_AxD, keep_q, keep_a)
+
+  return scores
+
+
+def _query_batches(data: RouterData, scores, num_batches: int, per_batch: int):
+  """(batches, loss) of ``batching="query"``: whole training queries with all their pairs."""
+
+  def batches(key, sp):
+    return tr.shuffled_batches(key, sp.train_idx, per_batch, num_batches)
+
+  def loss(params, profile_AxD, batch, key, hparams, sp):
+    del sp
+    ids_B, valid_B = batch
+    s_BxA = scores(params, data.train_q_QxD[ids_B], profile_AxD, key)
+    table_BxJx2 = data.pair_table_QxJx2[ids_B]
+    keep_A = tr.model_dropout_keep(key, data.trainable_A, hparams["model_dropout"])
+    mask_BxJ = data.pair_mask_QxJ[ids_B] & valid_B[:, None]
+    mask_BxJ &= keep_A[table_BxJx2[..., 0]] & keep_A[table_BxJx2[..., 1]]
+    return margin_loss(
+      better=jnp.take_along_axis(s_BxA, table_BxJx2[..., 0], axis=1),
+      worse=jnp.take_along_axis(s_BxA, table_BxJx2[..., 1], axis=1),
+      mask=mask_BxJ,
+      margin=hparams["margin"],
+    )
+
+  return batches, loss
+
+
+def _pair_batches(data: RouterData, scores, num_batches: int, per_batch: int):
+  """(batches, loss) of ``batching="pairs"``: random training pairs (the reference's)."""
+  num_q, num_pairs = data.num_train, data.pairs_Px3.shape[0]
+
+  def batches(key, sp):
+    is_val_Q = jnp.zeros(num_q, bool).at[sp.val_idx].set(True)
+    is_val_P = is_val_Q[data.pairs_Px3[:, 0]]
+    # Training pairs first, in random order; validation pairs become masked padding.
+    order = jnp.argsort(is_val_P + jax.random.uniform(key, (num_pairs,)))
+    total = num_batches * per_batch
+    idx = jnp.concatenate([order, jnp.zeros(total - num_pairs, order.dtype)])
+    valid = jnp.arange(total) < num_pairs - is_val_P.sum()
+    return idx.reshape(num_batches, per_batch), valid.reshape(num_batches, per_batch)
+
+  def loss(params, profile_AxD, batch, key, hparams, sp):
+    del sp
+    idx_B, valid_B = batch
+    p_Bx3 = data.pairs_Px3[idx_B]
+    s_BxA = scores(params, data.train_q_QxD[p_Bx3[:, 0]], profile_AxD, key)
+    pick = lambda col: jnp.take_along_axis(s_BxA, p_Bx3[:, col : col + 1], axis=1)[:, 0]
+    keep_A = tr.model_dropout_keep(key, data.trainable_A, hparams["model_dropout"])
+    mask = valid_B & keep_A[p_Bx3[:, 1]] & keep_A[p_Bx3[:, 2]]
+    return margin_loss(better=pick(1), worse=pick(2), mask=mask, margin=hparams["margin"])
+
+  return batches, loss
 
 
 def score(config: MLPConfig, state, profile_AxD, query_QxD, hparams) -> jax.Array:

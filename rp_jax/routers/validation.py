@@ -3,6 +3,8 @@
 - ``stratified_split``: a per-seed split of the training queries, stratified by task, of the same
   size as ``train.num_val_queries`` (host side, numpy; every router family of a seed gets the same
   split, so families and hyperparameters are compared on the same queries);
+- ``pair_accuracy`` / ``labelled_utility``: pair accuracy, and the mean known outcome of the
+  top-scored candidate among those with a known one (the graph router's "labelled" metric);
 - ``utility_table`` / ``val_utility``: the *routing utility* of a router on validation queries —
   the mean, over validation queries, of u(q, argmax over all candidates of the router's scores).
   u(q, m) is the known outcome where the training data has one; elsewhere (the public data only
@@ -97,6 +99,18 @@ def pair_accuracy(scores_VxA: jax.Array, data: RouterData, split: tr.QuerySplit)
   n = mask.sum()
   right = ((better > worse) & mask).sum()
   return jnp.where(n > 0, right / jnp.maximum(n, 1), jnp.nan).astype(jnp.float32)
+
+
+def labelled_utility(scores_VxA: jax.Array, data: RouterData, split: tr.QuerySplit) -> jax.Array:
+  """Scalar mean known outcome of the top-scored trainable candidate among those with a known
+  outcome, over the validation queries that have any (NaN: none)."""
+  labels_VxA = jnp.asarray(data.labels_QxA)[split.val_idx]
+  known = jnp.isfinite(labels_VxA) & jnp.asarray(data.trainable_A)[None, :]
+  pick = jnp.argmax(jnp.where(known, scores_VxA, -jnp.inf), axis=1)
+  got = jnp.take_along_axis(jnp.where(known, labels_VxA, 0.0), pick[:, None], 1)[:, 0]
+  has = known.any(1)
+  n = has.sum()
+  return jnp.where(n > 0, (got * has).sum() / jnp.maximum(n, 1), jnp.nan).astype(jnp.float32)
 
 
 def stratified_kfold(task_Q: np.ndarray, num_folds: int, seed: int) -> tr.QuerySplit:

@@ -139,6 +139,58 @@ def _parse_retry_after(value: str | None) -> float:
     return 0.0
 
 
+def _check_settings(
+  base_url, model, timeout_s, max_retries, backoff_s, concurrency, max_tokens
+) -> None:
+  """ValueError naming the first ChatClient argument out of range."""
+  if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+    raise ValueError(f"base_url must start with http:// or https://; got {base_url!r}")
+  if not isinstance(model, str) or not model:
+    raise ValueError(f"model must be a non-empty string; got {model!r}")
+  if not timeout_s > 0:
+    raise ValueError(f"timeout_s must be > 0; got {timeout_s!r}")
+  if int(max_retries) != max_retries or max_retries < 0:
+    raise ValueError(f"max_retries must be an integer >= 0; got {max_retries!r}")
+  if not backoff_s >= 0:
+    raise ValueError(f"backoff_s must be >= 0; got {backoff_s!r}")
+  if int(concurrency) != concurrency or concurrency < 1:
+    raise ValueError(f"concurrency must be an integer >= 1; got {concurrency!r}")
+  if int(max_tokens) != max_tokens or max_tokens < 1:
+    raise ValueError(f"max_tokens must be an integer >= 1; got {max_tokens!r}")
+
+
+def _checked_extra_params(extra_params: Mapping[str, Any] | None) -> dict[str, Any]:
+  """A deep copy of the extra request fields; ValueError if one is reserved or not JSON."""
+  extra = dict(extra_params or {})
+  clash = sorted(set(extra) & set(_RESERVED_PARAMS))
+  if clash:
+    raise ValueError(
+      f"extra_params may not set {clash}; use the ChatClient arguments instead "
+      f"(reserved: {list(_RESERVED_PARAMS)})"
+    )
+  try:
+    # A JSON round trip both validates and deep-copies, so later caller edits cannot change
+    # requests behind the cache key's back.
+    return json.loads(json.dumps(extra, sort_keys=True))
+  except (TypeError, ValueError) as e:
+    raise ValueError(f"extra_params must be JSON-serialisable: {e}") from None
+
+
+def _api_key_from_env(api_key_env: str | None) -> str | None:
+  """The API key from the environment (None: no key); ValueError if the variable is unset or
+  empty."""
+  if api_key_env is None:
+    return None
+  key = os.environ.get(api_key_env)
+  if not key:
+    state = "is empty" if key == "" else "is not set"
+    raise ValueError(
+      f"API key environment variable {api_key_env!r} {state}; export it or pass "
+      f"api_key_env=None for a server without authentication"
+    )
+  return key
+
+
 class ChatClient:
   """Calls ``POST {base_url}/chat/completions`` with caching, retries and bounded concurrency.
 
@@ -182,45 +234,9 @@ class ChatClient:
       extra_params: further JSON request fields (e.g. ``{"top_p": 1.0, "seed": 0}``); they are
         part of the cache key.
     """
-    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-      raise ValueError(f"base_url must start with http:// or https://; got {base_url!r}")
-    if not isinstance(model, str) or not model:
-      raise ValueError(f"model must be a non-empty string; got {model!r}")
-    if not timeout_s > 0:
-      raise ValueError(f"timeout_s must be > 0; got {timeout_s!r}")
-    if int(max_retries) != max_retries or max_retries < 0:
-      raise ValueError(f"max_retries must be an integer >= 0; got {max_retries!r}")
-    if not backoff_s >= 0:
-      raise ValueError(f"backoff_s must be >= 0; got {backoff_s!r}")
-    if int(concurrency) != concurrency or concurrency < 1:
-      raise ValueError(f"concurrency must be an integer >= 1; got {concurrency!r}")
-    if int(max_tokens) != max_tokens or max_tokens < 1:
-      raise ValueError(f"max_tokens must be an integer >= 1; got {max_tokens!r}")
-
-    extra = dict(extra_params or {})
-    clash = sorted(set(extra) & set(_RESERVED_PARAMS))
-    if clash:
-      raise ValueError(
-        f"extra_params may not set {clash}; use the ChatClient arguments instead "
-        f"(reserved: {list(_RESERVED_PARAMS)})"
-      )
-    try:
-      # A JSON round trip both validates and deep-copies, so later caller edits cannot change
-      # requests behind the cache key's back.
-      extra = json.loads(json.dumps(extra, sort_keys=True))
-    except (TypeError, ValueError) as e:
-      raise ValueError(f"extra_params must be JSON-serialisable: {e}") from None
-
-    self._api_key: str | None = None
-    if api_key_env is not None:
-      key = os.environ.get(api_key_env)
-      if not key:
-        state = "is empty" if key == "" else "is not set"
-        raise ValueError(
-          f"API key environment variable {api_key_env!r} {state}; export it or pass "
-          f"api_key_env=None for a server without authentication"
-        )
-      self._api_key = key
+    _check_settings(base_url, model, timeout_s, max_retries, backoff_s, concurrency, max_tokens)
+    extra = _checked_extra_params(extra_params)
+    self._api_key: str | None = _api_key_from_env(api_key_env)
 
     self.base_url = base_url.rstrip("/")
     self.url = self.base_url + "/chat/completions"

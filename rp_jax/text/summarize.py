@@ -59,6 +59,15 @@ def _fmt_scores(rows) -> str:
   return ", ".join(f"{n} {s:.0f}" for n, s, _ in rows)
 
 
+def _best_and_worst(scores, best: str, worst: str) -> list[str]:
+  """The top 3 scores under ``best``, and the bottom 3 under ``worst`` when there are more."""
+  ranked = sorted(scores, key=lambda x: (-x[1], x[0]))
+  parts = [f"{best}: {_fmt_scores(ranked[:3])}."]
+  if len(ranked) > 3:
+    parts.append(f"{worst}: {_fmt_scores(ranked[-3:])}.")
+  return parts
+
+
 def _by_domain(scores) -> str:
   acc: dict[str, list[float]] = {}
   for _, s, doms in scores:
@@ -81,20 +90,14 @@ def template_summary(facts: NodeFacts, max_words: int = 160) -> str:
     fam = _names(f, "family")
     parts.append(f"{f.name}" + (f" ({', '.join(fam)} family)." if fam else "."))
     if f.scores:
-      ranked = sorted(f.scores, key=lambda x: (-x[1], x[0]))
-      parts.append(f"Strongest benchmarks: {_fmt_scores(ranked[:3])}.")
-      if len(ranked) > 3:
-        parts.append(f"Weakest: {_fmt_scores(ranked[-3:])}.")
+      parts += _best_and_worst(f.scores, "Strongest benchmarks", "Weakest")
       if any(doms for *_, doms in f.scores):
         parts.append(f"Mean score by domain: {_by_domain(f.scores)}.")
   elif f.node_type == "task":
     doms = _names(f, "domain")
     parts.append(f"{f.name}" + (f" (domains: {', '.join(doms)})." if doms else "."))
     if f.scores:
-      ranked = sorted(f.scores, key=lambda x: (-x[1], x[0]))
-      parts.append(f"Models that do well: {_fmt_scores(ranked[:3])}.")
-      if len(ranked) > 3:
-        parts.append(f"Models that do badly: {_fmt_scores(ranked[-3:])}.")
+      parts += _best_and_worst(f.scores, "Models that do well", "Models that do badly")
   elif f.node_type == "domain":
     tasks = _names(f, "task")
     parts.append(f"{f.name} domain" + (f", covering {', '.join(tasks)}." if tasks else "."))
