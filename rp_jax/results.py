@@ -511,6 +511,8 @@ def lomo_table(stats: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
   """``lomo.csv``: per fold and (router, inputs), the validation-selected cell's test numbers and
   the lookup without the held-out model (``task_best_pairs`` of the fold: it never picks it)."""
   sel = select_cells(stats)
+  if sel.empty:
+    return pd.DataFrame(columns=list(LOMO_COLUMNS))
   plain = sel["setting"].str.rpartition("@")[2]
   sel = sel[plain.str.startswith("lomo:") & ~sel["setting"].str.contains("~", regex=False)]
   out = []

@@ -22,7 +22,7 @@ import pytest
 
 from configs import test as test_config
 from rp_jax import config as rp_config
-from rp_jax import deploy, sweep
+from rp_jax import deploy, results, sweep
 from rp_jax.data import leave_one_out
 from rp_jax.routers import registry
 
@@ -40,6 +40,8 @@ GROUPS = {
   "synthetic_default": ("test", "quickstart"),
   # Its own: its profiles (a probe block appended to flat text) do not fit quality's sim router.
   "coldstart": ("coldstart",),
+  # Its own: a multi-dataset run (here on the synthetic data only).
+  "datasets": ("datasets",),
 }
 SINGLE = ("baselines", "profiles", "route")
 # Keys in which members of a group may differ: their grids (and the name).
@@ -101,6 +103,9 @@ def tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if "quiz" in c and c.quiz.methods:  # one quiz method and one quiz size (k > 0 if any)
       c.quiz.methods = tuple(c.quiz.methods)[:1]
       c.quiz.ks = (next((k for k in c.quiz.ks if k > 0), c.quiz.ks[0]),)
+      c.quiz.ks_lomo = ()
+    if c.datasets:  # a multi-dataset run: the synthetic data stands in for every dataset
+      c.datasets = ("synthetic",)
     c.bootstrap = 20
     c.figures = False
     c.progress_every_s = 0.0
@@ -166,15 +171,17 @@ def expected_cells(c: ml_collections.ConfigDict) -> set[tuple[str, ...]]:
         if registry.family(router).same_space and inputs != "prompt":
           continue
         for spec in rp_config.profile_specs(c, setting):
-          cells.add((setting, router, inputs, spec.profile, str(spec.graph), str(spec.hops)))
+          profile = results.spec_keys(spec)["profile"]  # "flat+probe" for a probe block
+          cells.add((setting, router, inputs, profile, str(spec.graph), str(spec.hops)))
   return cells
 
 
 def found_cells(frame: pd.DataFrame) -> set[tuple[str, ...]]:
   routers = frame[frame["router"].isin(rp_config.ROUTERS)]
-  # lomo folds are "lomo:<model>", quiz settings "<setting>~<method>-<k>".
+  # lomo folds are "lomo:<model>", quiz settings "<setting>~<method>-<k>", multi-dataset
+  # settings "<dataset>@<setting>".
   return {
-    (re.split("[:~]", r.setting)[0], r.router, r.inputs, r.profile, r.graph, r.hops)
+    (re.split("[:~]", r.setting.split("@")[-1])[0], r.router, r.inputs, r.profile, r.graph, r.hops)
     for r in routers.itertuples()
   }
 

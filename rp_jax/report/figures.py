@@ -27,107 +27,113 @@ def write_all_figures(workdir, frame: pd.DataFrame, tables: dict) -> None:
 
 def write_figures(workdir, frame: pd.DataFrame) -> None:
   """Hop curves (Fig. 3), performance vs cold start (Fig. 4) and selection histograms."""
-  # matplotlib is optional (the "plots" extra): imported only when figures are drawn.
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  from matplotlib.ticker import MaxNLocator
-
   fig_dir = pathlib.Path(workdir) / "figures"
   fig_dir.mkdir(parents=True, exist_ok=True)
   cells = frame[frame["router"].isin(ROUTER_COLS)]
   for setting in frame["setting"].unique():
-    s = frame[frame["setting"] == setting]
-    # Selection histograms: one row per cell (seed-averaged), baselines included.
-    share_cols = [c for c in s.columns if c.startswith("share/") and s[c].notna().any()]
-    if share_cols:
-      key = (
-        s["router"]
-        + " "
-        + s["profile"].fillna("").astype(str)
-        + " "
-        + s["graph"].fillna("").astype(str)
-        + " "
-        + s["hops"].fillna("").astype(str)
-        + " "
-        + s["norm"].fillna("").astype(str)
-      )
-      h = s.assign(cell=key.str.strip()).groupby("cell", sort=False)[share_cols].mean()
-      fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(share_cols), 0.5 + 0.28 * len(h)))
-      ax.imshow(h.to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
-      ax.set_xticks(
-        range(len(share_cols)), [c[6:] for c in share_cols], rotation=45, ha="right", fontsize=7
-      )
-      ax.set_yticks(range(len(h)), h.index, fontsize=6)
-      ax.set_title(f"{setting}: share of test queries routed to each candidate")
-      fig.tight_layout()
-      _save(fig, fig_dir / f"selection_{setting}.png")
+    _selection_figure(frame[frame["setting"] == setting], setting, fig_dir)
     c = cells[cells["setting"] == setting]
     if c.empty:
       continue
-    # Hop curves per router (paper Fig. 3).
-    fig, axes = plt.subplots(1, len(ROUTER_COLS), figsize=(13, 3.6), sharey=True)
-    for ax, r in zip(axes, ROUTER_COLS, strict=True):
-      cr = c[(c["router"] == r) & (c["graph"].isin(["TQD", ""]))]
-      for prof, style in (("text_gnn", "o-"), ("emb_gnn", "s-"), ("trainable", "^-")):
-        d = cr[cr["profile"] == prof]
-        if prof == "emb_gnn":
-          d = d[d["norm"].isin(["sym", ""])]
-        if d.empty:
-          continue
-        g = d.groupby("hops")["avg_performance"].agg(["mean", "std"]).sort_index()
-        ax.errorbar(
-          g.index.astype(int), g["mean"], yerr=g["std"].fillna(0), fmt=style, label=prof, capsize=3
-        )
-      for prof, ls in (("flat", "--"), ("index", ":")):
-        d = cr[cr["profile"] == prof]
-        if not d.empty:
-          ax.axhline(d["avg_performance"].mean(), ls=ls, color="gray", label=prof)
-      ax.set_title(f"{r} router ({setting})")
-      ax.set_xlabel("hops K")
-      ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-      ax.grid(alpha=0.3)
-    axes[0].set_ylabel("avg performance (mean ± sd over seeds)")
-    axes[-1].legend(fontsize=7)
-    fig.tight_layout()
-    _save(fig, fig_dir / f"hops_{setting}.png")
+    _hops_figure(c, setting, fig_dir)
     if setting == "newllm":
-      fig, ax = plt.subplots(figsize=(6, 4.5))
-      g = (
-        c.groupby(["router", "profile", "hops", "graph", "norm"], dropna=False)[
-          ["avg_performance", "new_model_recall"]
-        ]
-        .mean()
-        .reset_index()
+      _coldstart_scatter(c, fig_dir)
+
+
+def _pyplot():
+  """matplotlib's pyplot on the Agg backend (matplotlib is optional: the "plots" extra)."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  return plt
+
+
+def _selection_figure(s: pd.DataFrame, setting: str, fig_dir: pathlib.Path) -> None:
+  """Selection histograms: one row per cell (seed-averaged), baselines included."""
+  share_cols = [c for c in s.columns if c.startswith("share/") and s[c].notna().any()]
+  if not share_cols:
+    return
+  plt = _pyplot()
+  parts = [s["router"]] + [
+    s[k].fillna("").astype(str) for k in ("profile", "graph", "hops", "norm")
+  ]
+  key = parts[0].str.cat(parts[1:], sep=" ")
+  h = s.assign(cell=key.str.strip()).groupby("cell", sort=False)[share_cols].mean()
+  fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(share_cols), 0.5 + 0.28 * len(h)))
+  ax.imshow(h.to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+  ax.set_xticks(
+    range(len(share_cols)), [c[6:] for c in share_cols], rotation=45, ha="right", fontsize=7
+  )
+  ax.set_yticks(range(len(h)), h.index, fontsize=6)
+  ax.set_title(f"{setting}: share of test queries routed to each candidate")
+  fig.tight_layout()
+  _save(fig, fig_dir / f"selection_{setting}.png")
+
+
+def _hops_figure(c: pd.DataFrame, setting: str, fig_dir: pathlib.Path) -> None:
+  """Hop curves per router (paper Fig. 3)."""
+  plt = _pyplot()
+  from matplotlib.ticker import MaxNLocator
+
+  fig, axes = plt.subplots(1, len(ROUTER_COLS), figsize=(13, 3.6), sharey=True)
+  for ax, r in zip(axes, ROUTER_COLS, strict=True):
+    cr = c[(c["router"] == r) & (c["graph"].isin(["TQD", ""]))]
+    for prof, style in (("text_gnn", "o-"), ("emb_gnn", "s-"), ("trainable", "^-")):
+      d = cr[cr["profile"] == prof]
+      if prof == "emb_gnn":
+        d = d[d["norm"].isin(["sym", ""])]
+      if d.empty:
+        continue
+      g = d.groupby("hops")["avg_performance"].agg(["mean", "std"]).sort_index()
+      ax.errorbar(
+        g.index.astype(int), g["mean"], yerr=g["std"].fillna(0), fmt=style, label=prof, capsize=3
       )
-      markers = {"sim": "o", "mlp": "s", "graph": "^"}
-      colors = {
-        "index": "gray",
-        "flat": "tab:orange",
-        "text_gnn": "tab:green",
-        "emb_gnn": "tab:blue",
-        "trainable": "tab:red",
-      }
-      for r in g.itertuples():
-        ax.scatter(
-          r.avg_performance,
-          r.new_model_recall,
-          marker=markers.get(r.router, "o"),
-          color=colors.get(r.profile, "k"),
-          alpha=0.75,
-        )
-      for p, col in colors.items():
-        ax.scatter([], [], color=col, label=p)
-      for rr, mk in markers.items():
-        ax.scatter([], [], marker=mk, color="k", label=rr)
-      ax.set_xlabel("avg performance (newllm test rows)")
-      ax.set_ylabel("cold start: new-model recall")
-      ax.set_title("New LLM: performance vs cold start (paper Fig. 4)")
-      ax.legend(fontsize=7, ncol=2)
-      ax.grid(alpha=0.3)
-      fig.tight_layout()
-      _save(fig, fig_dir / "coldstart_newllm.png")
+    for prof, ls in (("flat", "--"), ("index", ":")):
+      d = cr[cr["profile"] == prof]
+      if not d.empty:
+        ax.axhline(d["avg_performance"].mean(), ls=ls, color="gray", label=prof)
+    ax.set_title(f"{r} router ({setting})")
+    ax.set_xlabel("hops K")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+  axes[0].set_ylabel("avg performance (mean ± sd over seeds)")
+  axes[-1].legend(fontsize=7)
+  fig.tight_layout()
+  _save(fig, fig_dir / f"hops_{setting}.png")
+
+
+_MARKERS = {"sim": "o", "mlp": "s", "graph": "^"}
+_COLORS = {
+  "index": "gray",
+  "flat": "tab:orange",
+  "text_gnn": "tab:green",
+  "emb_gnn": "tab:blue",
+  "trainable": "tab:red",
+}
+
+
+def _coldstart_scatter(c: pd.DataFrame, fig_dir: pathlib.Path) -> None:
+  """Performance vs new-model recall of every newllm cell (paper Fig. 4)."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(6, 4.5))
+  keys = ["router", "profile", "hops", "graph", "norm"]
+  g = c.groupby(keys, dropna=False)[["avg_performance", "new_model_recall"]].mean().reset_index()
+  for r in g.itertuples():
+    marker, color = _MARKERS.get(r.router, "o"), _COLORS.get(r.profile, "k")
+    ax.scatter(r.avg_performance, r.new_model_recall, marker=marker, color=color, alpha=0.75)
+  for p, col in _COLORS.items():
+    ax.scatter([], [], color=col, label=p)
+  for rr, mk in _MARKERS.items():
+    ax.scatter([], [], marker=mk, color="k", label=rr)
+  ax.set_xlabel("avg performance (newllm test rows)")
+  ax.set_ylabel("cold start: new-model recall")
+  ax.set_title("New LLM: performance vs cold start (paper Fig. 4)")
+  ax.legend(fontsize=7, ncol=2)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  _save(fig, fig_dir / "coldstart_newllm.png")
 
 
 def _save(fig, path: pathlib.Path) -> None:
