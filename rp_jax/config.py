@@ -159,7 +159,7 @@ def _profiles_section(c: ml_collections.ConfigDict) -> None:
   # The reference drops a model's own features at odd hop counts; True keeps them (self-loop).
   c.emb_gnn.self_loop = False
   c.emb_gnn.l2_normalize = True
-  c.trainable = dataclass_section(TrainableConfig)
+  c.trainable = dataclass_section(TrainableConfig, skip=("report_progress",))
   # One scale for every profile family before routing: "l2" scales each model's profile to unit
   # norm (index profiles otherwise have norm ~sqrt(D)); "none" keeps each family's own scale (the
   # reference's, used by the paper configs).

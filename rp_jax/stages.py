@@ -190,9 +190,18 @@ def profiles(ctx: SettingContext, log: Log) -> ProfileSet:
     emb_l2=bool(config.emb_gnn.l2_normalize),
     trainable_config=cfg_lib.trainable_settings(config) if needs("trainable") else None,
   )
+  every = float(config.progress_every_s)
+  if options.trainable_config is not None and every > 0:
+    options = dataclasses.replace(
+      options,
+      trainable_config=dataclasses.replace(options.trainable_config, report_progress=True),
+    )
   x_NxD = np.asarray(ctx.embed(info.node_texts), np.float32)
   inp = ProfileInputs(graph, info, x_NxD, ctx.embed, ctx.seeds, history, options)
-  return build_profiles(list(ctx.specs), inp, log)
+  han = sum(s.profile == "trainable" for s in ctx.specs) * len(ctx.seeds)
+  total = han * int(getattr(options.trainable_config, "steps", 0) or 0)
+  with progress.tracking("trainable HAN", total, log, every):
+    return build_profiles(list(ctx.specs), inp, log)
 
 
 PROFILE_INDEX_COLUMNS = (

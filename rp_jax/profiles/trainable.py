@@ -34,6 +34,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from rp_jax import progress
 from rp_jax import train as train_lib
 from rp_jax.graphs import MODEL, NODE_TYPES, NUM_NODE_TYPES, NUM_RELATIONS, Graph
 from rp_jax.ops import l2_normalize, masked_softmax, segment_softmax
@@ -179,6 +180,8 @@ def train_ssl(
       update_scale=train,  # the evaluation pass leaves the parameters untouched
       unravel=unravel,
     )
+    if config.report_progress:  # one unit per cell and step: a value batched like the loss
+      jax.debug.callback(progress.on_epoch, jnp.where(jnp.isnan(loss), train, train), ordered=False)
     return (flat, opt_state, z_M), (loss, fl, sl, optax.tree.norm(g))
 
   n_m = type_counts[MODEL]

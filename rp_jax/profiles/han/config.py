@@ -27,6 +27,8 @@ class TrainableConfig:
     grad_clip: global gradient-norm clip (0 disables it).
     steps: full-batch training steps.
     attention: "dense" (grouped relation blocks, fast) or "edges" (segment softmax, reference).
+    report_progress: call ``rp_jax.progress.on_epoch`` after every training step (progress
+      lines from inside the compiled HAN grid; the sweep sets it, the config does not hold it).
   """
 
   hidden: int = 256
@@ -45,6 +47,7 @@ class TrainableConfig:
   grad_clip: float = 1.0
   steps: int = 100
   attention: str = "dense"
+  report_progress: bool = False
 
   def __post_init__(self):
     if self.attention not in ATTENTIONS:
