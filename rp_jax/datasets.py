@@ -6,7 +6,8 @@ standard setting:
 - ``datasets.csv`` — one row per (dataset, router family incl. the validation-selected "best",
   inputs): the selected cell's test avg performance [95% CI], its paired differences with the
   per-task lookup and with the best single model chosen on training rows, and its cost–quality
-  scores (AIQ and the zero router's AIQ, quality at the best single model's cost, the cost at
+  scores (AIQ and the zero router's AIQ, the 95% bootstrap interval over test rows of their
+  difference, quality at the best single model's cost, the cost at
   which its hull reaches the best single model's quality, that model's cost; $ per query);
 - ``profile_families.csv`` — one row per (dataset, router, inputs, profile family): the family's
   validation-selected cell (hyperparameters chosen on validation) and its test avg performance
@@ -37,6 +38,8 @@ COLUMNS = (
   "delta_vs_best_single",
   "aiq",
   "aiq_zero_router",
+  "aiq_margin_ci_low",
+  "aiq_margin_ci_high",
   "quality_at_best_single_cost",
   "cost_to_best_single_quality",
   "best_single_cost",
@@ -93,6 +96,8 @@ def datasets_table(quality: pd.DataFrame, aiq: pd.DataFrame, by_setting: dict, s
         "delta_vs_best_single": float((perf_Q - single_Q).mean()),
         "aiq": _get(cost, "aiq"),
         "aiq_zero_router": zero["aiq"].iloc[0] if len(zero) else np.nan,
+        "aiq_margin_ci_low": _get(cost, "aiq_vs_zero_ci_low"),
+        "aiq_margin_ci_high": _get(cost, "aiq_vs_zero_ci_high"),
         "quality_at_best_single_cost": _get(cost, "quality_at_best_single_cost"),
         "cost_to_best_single_quality": _get(cost, "cost_to_best_single_quality"),
         "best_single_cost": single_cost,

@@ -153,3 +153,16 @@ def test_isotonic_calibration_is_a_config_switch(setting):
   assert p_val.shape == val.shape and np.isin(np.round(p_val, 6), [0.0, 1.0]).all()
   platt, _ = frontier.calibrate(scores, val, labels, "platt")
   assert not np.allclose(platt, p_test)
+
+
+def test_aiq_margin_interval_over_resampled_rows(setting):
+  _, test, _, cs = setting
+  rng = np.random.default_rng(3)
+  p = rng.random((1, 2, test.num_rows, test.num_candidates)).astype(np.float32)
+  p = np.concatenate([p, p])  # two identical cells: identical intervals
+  ci = frontier.aiq_margin_interval(p, cs)
+  assert ci.shape == (2, 2) and (ci[0] == ci[1]).all() and ci[0, 0] < ci[0, 1]
+  q, c = frontier.fronts(p, cs)
+  _, zero = frontier.costq.zero_router(cs.const_cost_A, cs.const_quality_A)
+  point = frontier.costq.aiq(c[0].mean(0), q[0].mean(0), cs.cost_min, cs.cost_max) - zero
+  assert ci[0, 0] <= point <= ci[0, 1]

@@ -317,6 +317,42 @@ def _reliability_rows(setting: str, names: list[str], split: str, bins: dict) ->
   ]
 
 
+AIQ_RESAMPLES = 200
+
+
+@jax.jit
+def _chosen_rows(p_CxZxQxA, cost_est_QxA, perf_QxA, cost_QxA, lambdas_U):
+  """([C, U, Q] chosen outcome, [C, U, Q] chosen true cost) per λ, seeds averaged."""
+
+  def one(p_QxA):
+    choice_UxQ = costq.route_utility(p_QxA, cost_est_QxA, lambdas_U)
+    take = lambda v: jnp.take_along_axis(v[None], choice_UxQ[..., None], axis=-1)[..., 0]
+    return take(perf_QxA), take(cost_QxA)
+
+  q, c = jax.vmap(jax.vmap(one))(p_CxZxQxA)
+  return q.mean(1), c.mean(1)
+
+
+def aiq_margin_interval(p_CxZxQxA: np.ndarray, cs: CostSetting, seed: int = 0) -> np.ndarray:
+  """[C, 2] 95% bootstrap interval over test rows of each cell's AIQ minus the zero router's.
+
+  Each resample of the test rows recomputes the cells' fronts (their choices per λ are fixed),
+  the constant routers' points and so the zero router's hull and the normalised cost range.
+  """
+  args = (cs.cost_est_QxA, cs.perf_QxA, cs.cost_QxA, cs.lambdas_U)
+  q_CxUxQ, c_CxUxQ = (np.asarray(x, np.float64) for x in _chosen_rows(p_CxZxQxA, *args))
+  rng = np.random.default_rng(seed)
+  idx_WxQ = rng.integers(0, cs.perf_QxA.shape[0], (AIQ_RESAMPLES, cs.perf_QxA.shape[0]))
+  out = np.zeros((q_CxUxQ.shape[0], AIQ_RESAMPLES))
+  for w, idx in enumerate(idx_WxQ):
+    const_q, const_c = cs.perf_QxA[idx].mean(0), cs.cost_QxA[idx].mean(0)
+    _, zero = costq.zero_router(const_c, const_q)
+    cmin, cmax = float(const_c.min()), float(const_c.max())
+    q_CxU, c_CxU = q_CxUxQ[..., idx].mean(-1), c_CxUxQ[..., idx].mean(-1)
+    out[:, w] = [costq.aiq(c_CxU[c], q_CxU[c], cmin, cmax) - zero for c in range(len(out))]
+  return np.percentile(out, [2.5, 97.5], axis=1).T
+
+
 class CellScores(NamedTuple):
   """The raw scores of C router cells x Z seeds (a router grid's stored outputs).
 
@@ -351,6 +387,8 @@ def cell_rows(setting: str, names: list[str], sc: CellScores, cs: CostSetting) -
   out["calibration"] = _reliability_rows(setting, names, "val", r_val)
   out["calibration"] += _reliability_rows(setting, names, "test", r_test)
   quality_CxU, cost_CxU = quality_CxZxU.mean(1), cost_CxZxU.mean(1)
+  _, zero_aiq = costq.zero_router(cs.const_cost_A, cs.const_quality_A)
+  margin_ci = aiq_margin_interval(p_test, cs)
   for c, name in enumerate(names):
     for lam, q, cost in zip(cs.lambdas_U, quality_CxU[c], cost_CxU[c], strict=True):
       out["front"].append(
@@ -365,6 +403,11 @@ def cell_rows(setting: str, names: list[str], sc: CellScores, cs: CostSetting) -
       )
     row = {"setting": setting, "name": name, "kind": "router"}
     row.update(front_scores(cost_CxU[c], quality_CxU[c], cs))
+    row.update(
+      aiq_vs_zero_router=row["aiq"] - zero_aiq,
+      aiq_vs_zero_ci_low=float(margin_ci[c, 0]),
+      aiq_vs_zero_ci_high=float(margin_ci[c, 1]),
+    )
     row.update(gap_scores(p_test[c], cs))
     row.update(brier_val=float(np.nanmean(b_val[c])), brier_test=float(np.nanmean(b_test[c])))
     pick = (p_val[c], labels[c], sc.val_ids_CxZxV[c], quality_CxZxU[c], cost_CxZxU[c], cs)
