@@ -65,8 +65,8 @@ def with_training_tokens(h):
   return h.replace(tokens_QxMx2=tok)
 
 
-# The paper's trained families take the longest: .ci/run's slow tier.
-SLOW = ("graph", "mlp")
+# The paper's families take the longest: .ci/run's slow tier.
+SLOW = ("graph", "mlp", "sim")
 
 
 @pytest.mark.parametrize(

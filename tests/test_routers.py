@@ -377,6 +377,7 @@ def test_held_out_model_never_reaches_the_mlp_loss():
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(g_params))
 
 
+@pytest.mark.slow
 def test_graph_transductive_newllm_never_sees_the_held_out_model():
   hist, emb = tiny_history(held_out=(CANDIDATES[1],))
   data = make_router_data(hist, emb)
