@@ -3,7 +3,7 @@
 A faithful MLPRouter cell is ~2,300 steps and a GraphRouter cell ~2,900, each over ~1.05M
 parameters; this times the optimiser update alone (no model), 1,000 steps in one ``lax.scan``,
 and prints the implied minimum seconds per router cell and for the paper grid's ~400 router
-trainings. It is the arithmetic behind README "Reproducing the paper".
+trainings. It is the arithmetic behind docs/speed.md, "The paper grid".
 
   python benchmarks/optimizer_floor.py [--params 1050000] [--steps 1000]
 

@@ -5,7 +5,7 @@ Command:  python -m launch.sweep --config=configs/table1.py --workdir=runs/table
 Runtime:  ~65 min on a 2-core CPU (measured per cell in the paper run: HAN grid 20 min, MLP
           9.2 s and Graph 29.5 s per cell x 70 cells); minutes on one GPU.
 Expected: summary.md "Table 1" with 14 rows x {Sim, MLP, Graph}, ours (mean ± 95% CI) beside the
-          paper's; MLP and Graph cells around 0.60-0.63, Sim lower; see README for our numbers.
+          paper's; MLP and Graph cells around 0.60-0.63, Sim lower; see docs/findings.md for our numbers.
 """
 
 from rp_jax import config as rp_config

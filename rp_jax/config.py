@@ -188,7 +188,7 @@ def _routers_section(c: ml_collections.ConfigDict) -> None:
   # > 1: K-fold cross-validation instead of one split (stratified; "stratified" splits only).
   # Each cell trains K models; its validation utility is their mean over the held-out folds and
   # it routes with the mean of their scores (an ensemble: every training query is used). K times
-  # the training work; a much less noisy selection on ~1,000 training queries (README).
+  # the training work; a much less noisy selection on ~1,000 training queries (docs/findings.md).
   c.val_folds = 1
 
 

@@ -17,7 +17,7 @@ its column is the ridge regression of the seen models' columns on their benchmar
 ≈ CODE_WEIGHT² + ``kernel_ridge``), which can place it above every seen model — text profiles
 (unit-norm, nearly orthogonal embeddings) can only average the others.
 
-Measured on the public data (README, cold start): this is the only profile family with which MF
+Measured on the public data (docs/findings.md, cold start): this is the only profile family with which MF
 and kNN route to the held-out mistral-small at all, but the benchmark scores do not predict where
 it wins (leave-one-model-out on the training pairs, shrinking to the mean predicts best).
 """

@@ -15,10 +15,10 @@ Two forms (``MFConfig.form``):
   (c = (K + ρI)⁻¹ P p_new). With near-orthogonal
   profiles (index, text embeddings) that interpolation is a shrunken blend, almost never the
   argmax; with ``scores`` profiles (standardised benchmark scores, few dimensions) it can
-  extrapolate from a new model's benchmark scores (README, cold start). Full batches, zero
+  extrapolate from a new model's benchmark scores (docs/findings.md, cold start). Full batches, zero
   initialisation, Adam with a cosine decay; the problem is convex, so the step count matters
   little. This is the recipe that came closest to (and tied) the per-task lookup on the public
-  data (see README).
+  data (see docs/findings.md).
 - "factorised": s(m, q) = <g(p_m), W x_q> + b(p_m) with a rank-``rank`` factorisation (g linear,
   or a tanh MLP with ``hidden`` > 0), b linear in the profile; L2 on every kernel.
 
@@ -68,7 +68,7 @@ class MFConfig:
       queries the validation score is taken and the best checkpoint kept.
     passes_per_epoch: passes over the training queries between checkpoints (with full batches,
       optimiser steps): 100 steps = 10 epochs x 10 passes. The bilinear form is convex: on the
-      public data 100 and 250 steps select and route alike (README).
+      public data 100 and 250 steps select and route alike (docs/findings.md).
     queries_per_batch: whole training queries per batch; 0 = all of the fold in one batch.
     rank: dimension of the factorisation ("factorised").
     hidden: "factorised": 0 = g is linear in the profile; > 0 = a tanh hidden layer.
