@@ -29,6 +29,7 @@ def get_config(arg=None):
   c.settings = ("standard",)
   c.profiles = ("index", "flat:TQD", "emb_gnn:TQD:2", "probe:8:4")
   c.routers = ("knn", "mf", "mlp")
+  c.routers_lomo = c.profiles_lomo = ()  # the standard setting only
   c.mf.l2 = (1e-3, 1e-2)
   c.mf.model_dropout = (0.0,)
   return c
