@@ -23,6 +23,7 @@ import pandas as pd
 
 from rp_jax import metrics
 from rp_jax.results import CellKey, SettingResult, choice_text, select_cells
+from rp_jax.types import DATASET_SEP, setting_parts
 
 COLUMNS = (
   "setting",
@@ -43,16 +44,16 @@ COLUMNS = (
   "gap_ci_low",
   "gap_ci_high",
 )
-SEP = "~"
 
 
 def parse(setting: str) -> tuple[str, str, int] | None:
-  """("<cold>", method, k) of a quiz setting name, None for other settings."""
-  if SEP not in setting:
+  """("<cold>", method, k) of a quiz setting name (the cold setting keeps its dataset prefix),
+  None for other settings."""
+  dataset, base, quiz = setting_parts(setting)
+  if not quiz:
     return None
-  base, quiz = setting.split(SEP, 1)
   method, _, k = quiz.rpartition("-")
-  return base, method, int(k)
+  return (f"{dataset}{DATASET_SEP}{base}" if dataset else base), method, int(k)
 
 
 def _rows(res: SettingResult, r) -> tuple[np.ndarray, np.ndarray]:
@@ -64,8 +65,8 @@ def _rows(res: SettingResult, r) -> tuple[np.ndarray, np.ndarray]:
 def _full_rows(sel: pd.DataFrame, by_setting: dict, r, num_rows: int):
   """The standard setting's (of the same dataset) selected cell of r's (router, inputs), or
   None."""
-  dataset = str(r["setting"]).rpartition("@")[0]
-  name = f"{dataset}@standard" if dataset else "standard"
+  dataset = setting_parts(str(r["setting"]))[0]
+  name = f"{dataset}{DATASET_SEP}standard" if dataset else "standard"
   std = sel[(sel["setting"] == name) & (sel["router"] == r["router"])]
   std = std[std["inputs"] == r["inputs"]]
   if std.empty or name not in by_setting:
@@ -114,14 +115,14 @@ def coldstart_table(
     row.update(_stat(key, a_Q, zero_Q, full_Q, num_resamples))
     row.update(new_model_recall=float(r["recall"]), new_model_precision=float(r["precision"]))
     out.append(row)
-    dataset, _, plain = base.rpartition("@")
+    dataset, plain, _ = setting_parts(base)
     if plain.startswith("lomo:") and full_Q is not None:
       key_p = (dataset, r["router"], r["inputs"], method, k)
       p = pooled.setdefault(key_p, ([], [], [], [], []))
       for lst, x in zip(p, (a_Q, zero_Q, full_Q, [r["recall"]], [r["precision"]]), strict=True):
         lst.append(np.asarray(x, np.float64))
   for (dataset, router, inputs, method, k), (a, zero, full, rec, prec) in pooled.items():
-    lomo = f"{dataset}@lomo" if dataset else "lomo"
+    lomo = f"{dataset}{DATASET_SEP}lomo" if dataset else "lomo"
     row = {"setting": lomo, "held_out": f"{len(a)} folds", "router": router, "inputs": inputs}
     row.update(quiz=method, k=k, choice="per fold")
     a, zero, full = (np.concatenate(x) for x in (a, zero, full))

@@ -36,6 +36,7 @@ from rp_jax.profiles import quiz as quiz_methods
 from rp_jax.profiles.spec import ProfileSpec, parse_profile
 from rp_jax.profiles.trainable import TrainableConfig
 from rp_jax.routers import registry
+from rp_jax.types import setting_parts
 
 ROUTERS = registry.ROUTERS
 PAPER_ROUTERS = ("sim", "mlp", "graph")
@@ -320,7 +321,7 @@ def paper_protocol(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def base_setting(setting: str) -> str:
   """The setting a quiz or dataset setting derives from ("newllm~random-50" -> "newllm",
   "routerbench@lomo:m~random-50" -> "lomo:m")."""
-  return setting.split("~")[0].split("@", 1)[-1]
+  return setting_parts(setting)[1]
 
 
 def setting_routers(c: ml_collections.ConfigDict, setting: str) -> tuple[str, ...]:

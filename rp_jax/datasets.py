@@ -25,6 +25,7 @@ import pandas as pd
 
 from rp_jax import metrics
 from rp_jax.results import CellKey, SettingResult, choice_text, select_best
+from rp_jax.types import DATASET_SEP, setting_parts
 
 COLUMNS = (
   "dataset",
@@ -59,7 +60,7 @@ PROFILE_COLUMNS = (
 
 
 def _dataset(setting: str) -> str:
-  return setting.rpartition("@")[0]
+  return setting_parts(setting)[0]
 
 
 def _get(row, key: str) -> float:
@@ -70,7 +71,9 @@ def datasets_table(quality: pd.DataFrame, aiq: pd.DataFrame, by_setting: dict, s
   """``datasets.csv`` (module docstring) from ``quality.csv`` rows of ``<dataset>@standard``."""
   del seed  # the intervals come from quality.csv (paired bootstrap there)
   rows = []
-  q = quality[quality["setting"].str.endswith("@standard")] if len(quality) else quality
+  q = (
+    quality[quality["setting"].str.endswith(f"{DATASET_SEP}standard")] if len(quality) else quality
+  )
   for r in q.itertuples():
     res: SettingResult = by_setting[r.setting]
     cell = next(k for k in res.cell_rows if k.name == r.cell) if r.cell else None
@@ -110,7 +113,7 @@ def profiles_table(stats: pd.DataFrame, by_setting: dict, num_resamples: int, se
   """``profile_families.csv`` (module docstring): every profile family's validation-selected cell."""
   if stats.empty:
     return pd.DataFrame(columns=list(PROFILE_COLUMNS))
-  s = stats[stats["setting"].str.endswith("@standard")]
+  s = stats[stats["setting"].str.endswith(f"{DATASET_SEP}standard")]
   s = s[select_best(s, ("setting", "router", "inputs", "profile"))] if len(s) else s
   rows = []
   for r in s.itertuples():

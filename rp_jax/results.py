@@ -19,7 +19,7 @@ import pandas as pd
 from rp_jax import metrics
 from rp_jax.config import ProfileSpec
 from rp_jax.routers.baselines import Baseline
-from rp_jax.types import History
+from rp_jax.types import DATASET_SEP, QUIZ_SEP, History, setting_parts
 
 RESULT_COLUMNS = (
   "setting",
@@ -469,7 +469,7 @@ def quality_table(
   the selection is made per fold, and the statistics pool the folds' test rows (each fold against
   its own lookup)."""
   sel = select_cells(stats)
-  sel = sel[~sel["setting"].str.contains("~", regex=False)]  # quiz settings: coldstart.csv
+  sel = sel[~sel["setting"].str.contains(QUIZ_SEP, regex=False)]  # quiz settings: coldstart.csv
   if sel.empty:
     return pd.DataFrame(columns=list(QUALITY_COLUMNS))
   util = sel["val_utility"]
@@ -479,8 +479,9 @@ def quality_table(
   best = sel[top].assign(choice_prefix=lambda f: f["router"] + ": ", name="best")
   sel = pd.concat([sel.assign(choice_prefix="", name=sel["router"]), best], ignore_index=True)
   out = []
-  dataset = sel["setting"].str.rpartition("@")[0]  # "" unless a multi-dataset run
-  is_fold = sel["setting"].str.rpartition("@")[2].str.startswith("lomo:")
+  parts = sel["setting"].map(setting_parts)
+  dataset = parts.str[0]  # "" unless a multi-dataset run
+  is_fold = parts.str[1].str.startswith("lomo:")
   single = sel[~is_fold]
   for _, r in single.iterrows():
     res, key = results[r["setting"]], CellKey.of(r)
@@ -500,7 +501,7 @@ def quality_table(
     stat = _versus_lookup(rows, look, num_resamples, seed)
     choices = sorted({r["choice_prefix"] + choice_text(r) for _, r in g.iterrows()})
     choice = choices[0] if len(choices) == 1 else f"per fold ({len(choices)} different)"
-    lomo = f"{ds}@lomo" if ds else "lomo"
+    lomo = f"{ds}{DATASET_SEP}lomo" if ds else "lomo"
     out.append(
       (lomo, router, inputs, choice, g["val_utility"].mean(), *stat, g["recall"].mean(), "")
     )
@@ -513,8 +514,8 @@ def lomo_table(stats: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
   sel = select_cells(stats)
   if sel.empty:
     return pd.DataFrame(columns=list(LOMO_COLUMNS))
-  plain = sel["setting"].str.rpartition("@")[2]
-  sel = sel[plain.str.startswith("lomo:") & ~sel["setting"].str.contains("~", regex=False)]
+  parts = sel["setting"].map(setting_parts)
+  sel = sel[parts.str[1].str.startswith("lomo:") & (parts.str[2] == "")]
   out = []
   for _, r in sel.iterrows():
     look = frame[(frame["setting"] == r["setting"]) & (frame["router"] == LOOKUP)]
@@ -522,7 +523,7 @@ def lomo_table(stats: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
       (
         r["router"],
         r["inputs"],
-        r["setting"].rpartition("@")[2].removeprefix("lomo:"),
+        setting_parts(r["setting"])[1].removeprefix("lomo:"),
         choice_text(r),
         float(r["mean"]),
         float(r["recall"]),

@@ -39,7 +39,7 @@ from rp_jax.routers.baselines import Baseline, baselines
 from rp_jax.routers.data import RouterData, make_router_data
 from rp_jax.text import encode_cached, make_encoder
 from rp_jax.text.summarize import make_summarizer
-from rp_jax.types import History
+from rp_jax.types import QUIZ_SEP, History
 
 Log = Callable[[str], None]
 
@@ -92,9 +92,6 @@ def router_history(history: History, query_format: str) -> History:
   if query_format != "prompt":
     raise ValueError(f"unknown query_format {query_format!r}; expected 'prompt' or 'raw'")
   return history.replace(query_texts=history.query_prompts)
-
-
-QUIZ_SEP = "~"  # a quiz setting's name: "<cold setting>~<method>-<k>" ("none-0": no quiz)
 
 
 def quiz_settings(config, cold: History, full: History, embed) -> list[History]:

@@ -45,7 +45,7 @@ from rp_jax.data import leave_one_out, load_history, resolve_dir
 from rp_jax.profiles.build import ProfileSet
 from rp_jax.routers import registry
 from rp_jax.stage_cache import StageCache, code_fingerprint, data_fingerprint, stage_fingerprints
-from rp_jax.types import History
+from rp_jax.types import DATASET_SEP, History
 
 RESULT_COLUMNS = results.RESULT_COLUMNS
 Log = Callable[[str], None]
@@ -197,7 +197,7 @@ def dataset_configs(config, log: Log) -> list[tuple[str, object]]:
     if not present:
       log(f"dataset {name}: not present here (no data folder / file); skipped")
       continue
-    out.append((f"{pathlib.Path(str(name)).name.split('.')[0]}@", data))
+    out.append((f"{pathlib.Path(str(name)).name.split('.')[0]}{DATASET_SEP}", data))
   return out
 
 

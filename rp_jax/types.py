@@ -32,6 +32,20 @@ import numpy as np
 TRAIN = 0
 TEST = 1
 SPLIT_NAMES = ("train", "test")
+# Setting names: "<dataset>@<setting>" in a multi-dataset run, "<setting>~<method>-<k>" for a quiz
+# setting (a cold-start setting with a held-out model's answers to a k-query quiz revealed).
+DATASET_SEP = "@"
+QUIZ_SEP = "~"
+
+
+def setting_parts(name: str) -> tuple[str, str, str]:
+  """(dataset, base setting, quiz) of a setting name: "rb@lomo:m~random-50" -> ("rb", "lomo:m",
+  "random-50"); "" for the parts a name does not have."""
+  head, sep, rest = name.partition(DATASET_SEP)
+  if not sep or ":" in head:  # dataset names (sources, file stems) hold no ":"; lomo folds do
+    head, rest = "", name
+  base, sep, quiz = rest.rpartition(QUIZ_SEP)
+  return (head, base, quiz) if sep else (head, rest, "")
 
 
 class DataError(ValueError):

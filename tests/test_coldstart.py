@@ -11,7 +11,7 @@ from rp_jax import config as rp_config
 from rp_jax.data import load_history
 from rp_jax.data.holdout import reveal_quiz
 from rp_jax.profiles import build, probe
-from rp_jax.types import TEST, TRAIN
+from rp_jax.types import TEST, TRAIN, setting_parts
 
 
 def _config(**quiz):
@@ -155,6 +155,9 @@ def test_a_strong_new_model_is_routed_to_from_50_quiz_answers(world):
 def test_coldstart_table_pools_folds_and_computes_the_gap():
   assert coldstart.parse("lomo:m~random-50") == ("lomo:m", "random", 50)
   assert coldstart.parse("newllm") is None
+  assert coldstart.parse("rb@lomo:meta/llama~random-50") == ("rb@lomo:meta/llama", "random", 50)
+  # A model name with "@" in a lomo fold is not a dataset prefix.
+  assert setting_parts("lomo:a@b") == ("", "lomo:a@b", "")
   key = jax.random.key(0)
   a, zero, full = np.full(10, 0.7), np.full(10, 0.5), np.full(10, 0.9)
   stat = coldstart._stat(key, a, zero, full, 50)
