@@ -201,8 +201,9 @@ def _evaluation_section(c: ml_collections.ConfigDict) -> None:
   # (cost_quality.csv, aiq.csv, figures/cost_quality_<setting>.png).
   c.cost_quality = True
   # How router scores become p̂ for cost routing: "platt" (per candidate, a shared map for
-  # candidates with few labels) or "isotonic" (monotone step maps; a deployed router cannot
-  # then add candidates, which need the shared map).
+  # candidates with few labels), "shared" (one Platt map for every candidate: keeps the order of
+  # the router's scores, so λ = 0 routes as the router's argmax) or "isotonic" (monotone step maps
+  # per candidate; a deployed router cannot then add candidates, which need the shared map).
   c.calibration = "platt"
   c.bootstrap = 1000
   c.bootstrap_seed = 0
@@ -391,7 +392,7 @@ def validate_config(c: ml_collections.ConfigDict) -> None:
     "data.query_format": (c.data.query_format, QUERY_FORMATS),
     "profile_norm": (c.profile_norm, PROFILE_NORMS),
     "val_split": (c.val_split, VAL_SPLITS),
-    "calibration": (c.calibration, ("platt", "isotonic")),
+    "calibration": (c.calibration, ("platt", "shared", "isotonic")),
   }
   for key, (v, allowed) in choices.items():
     if v not in allowed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import warnings
@@ -103,3 +104,61 @@ def describe() -> str:
   procs = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
   where = f"{jax.default_backend()}: {len(devs)} x {', '.join(kinds)}{procs}"
   return f"{where}; deterministic GPU ops: {det}"
+
+
+# jax.monitoring's duration events of one compilation: tracing to a jaxpr, lowering to MLIR, and
+# XLA's compile (which includes reading a program back from the persistent compilation cache).
+_COMPILE_EVENTS = {
+  "/jax/core/compile/jaxpr_trace_duration": "trace_s",
+  "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower_s",
+  "/jax/core/compile/backend_compile_duration": "backend_s",
+}
+_CACHE_HIT = "/jax/compilation_cache/cache_hits"
+
+
+@dataclasses.dataclass
+class CompileClock:
+  """Seconds this process has spent compiling, from ``jax.monitoring`` events (process-wide).
+
+  ``compile_clock()`` registers the one instance; a caller takes ``snapshot()`` before its work
+  and ``since(before)`` after it. Tracing of a jit nested in another may be counted in both.
+  """
+
+  trace_s: float = 0.0
+  lower_s: float = 0.0
+  backend_s: float = 0.0
+  programs: int = 0  # XLA compiles (cache hits included)
+  cache_hits: int = 0  # programs read from the persistent compilation cache
+
+  def _on_duration(self, event: str, seconds: float, **_) -> None:
+    key = _COMPILE_EVENTS.get(event)
+    if key is not None:
+      setattr(self, key, getattr(self, key) + float(seconds))
+      self.programs += key == "backend_s"
+
+  def _on_event(self, event: str, **_) -> None:
+    self.cache_hits += event == _CACHE_HIT
+
+  def snapshot(self) -> CompileClock:
+    return dataclasses.replace(self)
+
+  def since(self, before: CompileClock) -> dict[str, float]:
+    """What was compiled after ``before``: the fields' differences and their total seconds."""
+    out = {
+      f.name: getattr(self, f.name) - getattr(before, f.name) for f in dataclasses.fields(self)
+    }
+    out["total_s"] = out["trace_s"] + out["lower_s"] + out["backend_s"]
+    return out
+
+
+_CLOCK: CompileClock | None = None
+
+
+def compile_clock() -> CompileClock:
+  """The process's CompileClock (its listeners registered with ``jax.monitoring`` on first use)."""
+  global _CLOCK
+  if _CLOCK is None:
+    _CLOCK = CompileClock()
+    jax.monitoring.register_event_duration_secs_listener(_CLOCK._on_duration)
+    jax.monitoring.register_event_listener(_CLOCK._on_event)
+  return _CLOCK

@@ -84,7 +84,7 @@ def run(config, workdir: str | os.PathLike, log: Log = logging.info) -> pd.DataF
   """
   validate_config(config)
   workdir = pathlib.Path(workdir)
-  t_start = time.perf_counter()
+  t_start, compiled_before = time.perf_counter(), runtime.compile_clock().snapshot()
   fingerprints = stage_fingerprints(config)
   if distributed.is_writer():
     workdir.mkdir(parents=True, exist_ok=True)
@@ -106,7 +106,21 @@ def run(config, workdir: str | os.PathLike, log: Log = logging.info) -> pd.DataF
     rn.timings["total"] = time.perf_counter() - t_start
     log("wall time per stage: " + ", ".join(f"{k} {v:.1f}s" for k, v in rn.timings.items()))
     io.write_json(workdir / "timings.json", rn.timings)
+    _write_compile_times(rn, runtime.compile_clock().since(compiled_before))
   return frame
+
+
+def _write_compile_times(rn: Run, compiled: dict[str, float]) -> None:
+  """``compile.json``: seconds spent tracing, lowering and compiling inside the run's wall time."""
+  compiled["wall_s"] = rn.timings["total"]
+  compiled["share"] = compiled["total_s"] / max(rn.timings["total"], 1e-9)
+  rn.log(
+    f"compilation: {compiled['total_s']:.1f} s of {compiled['wall_s']:.1f} s "
+    f"({100 * compiled['share']:.0f}%; {compiled['programs']} programs, "
+    f"{compiled['cache_hits']} from the persistent cache; trace {compiled['trace_s']:.1f} s, "
+    f"lower {compiled['lower_s']:.1f} s, XLA {compiled['backend_s']:.1f} s)"
+  )
+  io.write_json(rn.workdir / "compile.json", compiled)
 
 
 def _provenance(config, fingerprints: dict[str, str]) -> dict:

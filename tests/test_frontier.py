@@ -166,3 +166,21 @@ def test_aiq_margin_interval_over_resampled_rows(setting):
   _, zero = frontier.costq.zero_router(cs.const_cost_A, cs.const_quality_A)
   point = frontier.costq.aiq(c[0].mean(0), q[0].mean(0), cs.cost_min, cs.cost_max) - zero
   assert ci[0, 0] <= point <= ci[0, 1]
+
+
+def test_shared_calibration_keeps_the_router_argmax(setting):
+  """One map for all candidates: p̂ is a monotone function of the raw score, so the λ = 0 choice
+  is the router's argmax; per-candidate maps with different base rates reorder it."""
+  _, test, _, _ = setting
+  rng = np.random.default_rng(4)
+  a = test.num_candidates
+  scores = rng.normal(size=(1, 1, test.num_rows, a)).astype(np.float32)
+  val = rng.normal(size=(1, 1, 400, a)).astype(np.float32)
+  # candidate 0 is right far more often than its scores say: a per-candidate map lifts it
+  base = np.where(np.arange(a) == 0, 2.0, -1.0).astype(np.float32)
+  labels = (rng.random(val.shape) < 1 / (1 + np.exp(-(val + base)))).astype(np.float32)
+  shared, _ = frontier.calibrate(scores, val, labels, "shared")
+  platt, _ = frontier.calibrate(scores, val, labels, "platt")
+  raw_choice = scores.argmax(-1)
+  assert (shared.argmax(-1) == raw_choice).all()
+  assert (platt.argmax(-1) != raw_choice).mean() > 0.1

@@ -89,3 +89,21 @@ def test_describe_names_backend_and_determinism():
   line = runtime.describe()
   assert line.startswith("cpu: ") and "x cpu" in line
   assert "deterministic GPU ops:" in line
+
+
+def test_compile_clock_counts_a_new_program_and_not_a_cached_call():
+  import jax
+  import jax.numpy as jnp
+
+  from rp_jax import runtime
+
+  clock = runtime.compile_clock()
+  assert runtime.compile_clock() is clock  # one set of listeners per process
+  before = clock.snapshot()
+  f = jax.jit(lambda x: jnp.tanh(x) * 3.0 + 1.0)
+  f(jnp.arange(7.0)).block_until_ready()
+  first = clock.since(before)
+  assert first["programs"] >= 1 and first["backend_s"] > 0 and first["trace_s"] > 0
+  again = clock.snapshot()
+  f(jnp.arange(7.0)).block_until_ready()  # same shapes: no new program
+  assert clock.since(again)["programs"] == 0

@@ -49,6 +49,11 @@ def test_quick_end_to_end_run(tmp_path):
   for r in cells.itertuples():
     key = results.CellKey.of(r._asdict()).id()
     assert r.avg_performance == pytest.approx(rows[key][r.seed].mean(), abs=1e-6)
+  compiled = json.loads((tmp_path / "compile.json").read_text())
+  assert compiled["programs"] > 0 and 0 < compiled["total_s"] <= compiled["wall_s"]
+  assert compiled["total_s"] == pytest.approx(
+    compiled["trace_s"] + compiled["lower_s"] + compiled["backend_s"]
+  )
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ route by argmax_m p̂(q, m) − λ · cost_est(q, m) through these same function
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -132,11 +133,14 @@ def setting_lambdas(history: History, usage: Usage | None) -> np.ndarray:
   return costq.lambda_grid(est, NUM_LAMBDAS).astype(np.float32)
 
 
-@jax.jit
-def calibrate(test_QxA, val_VxA, labels_VxA):
+@functools.partial(jax.jit, static_argnames="shared")
+def calibrate(test_QxA, val_VxA, labels_VxA, shared: bool = False):
   """(p̂ of ``test_QxA``, p̂ of ``val_VxA``, Platt a_A, b_A) with per-candidate Platt maps fitted
-  on the validation rows' known outcomes. Vmappable over cells and seeds."""
-  platt = calibration.fit_platt(scores_QxA=val_VxA, outcomes_QxA=labels_VxA)
+  on the validation rows' known outcomes, or with ``shared`` one map for every candidate (fitted
+  on all their known entries; it keeps the order of the raw scores, so the λ = 0 choice is the
+  router's own argmax). Vmappable over cells and seeds."""
+  fit = calibration.fit_platt_shared if shared else calibration.fit_platt
+  platt = fit(scores_QxA=val_VxA, outcomes_QxA=labels_VxA)
   apply = lambda s: calibration.apply_platt(platt, s)
   return apply(test_QxA), apply(val_VxA), platt.a_A, platt.b_A
 
@@ -279,14 +283,15 @@ def fit(
     val_labels_VxA: their known outcomes (NaN = unknown): the calibration targets.
     val_utility_VxA: their validation utility table (the budget mode's outcomes).
     val_query_ids: History indices of the validation queries.
-    method: "platt" or "isotonic" (the sweep's ``config.calibration``).
+    method: "platt", "shared" (one Platt map for all candidates) or "isotonic" (the sweep's
+      ``config.calibration``).
   """
   prices = history.prices_Mx2[history.candidates]
   usage = usage_log(history)
   if not np.isfinite(prices).all() or usage is None:
     return None
   s, y = jnp.asarray(val_scores_VxA, jnp.float32), jnp.asarray(val_labels_VxA, jnp.float32)
-  p_val, a_A, b_A = (np.asarray(x) for x in calibrate(s[:1], s, y)[1:])
+  p_val, a_A, b_A = (np.asarray(x) for x in calibrate(s[:1], s, y, method == "shared")[1:])
   shared = calibration.fit_platt_shared(scores_QxA=s, outcomes_QxA=y)
   q = np.asarray(val_query_ids)
   iso_x = iso_y = np.zeros((0, 0), np.float32)

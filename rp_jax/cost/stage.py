@@ -26,6 +26,7 @@ Shape letters as in ``rp_jax.types``; here U is the λ grid and C the cells.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import NamedTuple
 
 import jax
@@ -55,7 +56,7 @@ class CostSetting:
     train_quality_A: each candidate's mean known training outcome (which of a pair is strong).
     row_cost_est_QxA, row_cost_QxA: estimated and true $ of every History query (the validation
       queries' fronts; NaN where unknown).
-    calibration: "platt" or "isotonic" (``cost.model.calibrate``).
+    calibration: "platt", "shared" or "isotonic" (``cost.model.calibrate``).
   """
 
   perf_QxA: np.ndarray
@@ -140,12 +141,13 @@ def estimated_costs(history: History) -> tuple[np.ndarray, np.ndarray]:
 
 def calibrate(test_CxZxQxA, val_CxZxVxA, labels_CxZxVxA, method: str = "platt"):
   """(p̂ test [C, R, Q, A], p̂ validation [C, R, V, A]): maps fitted on each cell's and seed's
-  validation rows, as a deployed router's (``cost.model``): Platt in one vmapped call, or
-  isotonic (host-side pool-adjacent-violators fits)."""
+  validation rows, as a deployed router's (``cost.model``): Platt per candidate or shared by all
+  candidates in one vmapped call, or isotonic (host-side pool-adjacent-violators fits)."""
   args = (np.asarray(x, np.float32) for x in (test_CxZxQxA, val_CxZxVxA, labels_CxZxVxA))
   if method == "isotonic":
     return cost_model.calibrate_isotonic_grid(*args)
-  f = jax.vmap(jax.vmap(cost_model.calibrate))
+  one = functools.partial(cost_model.calibrate, shared=method == "shared")
+  f = jax.vmap(jax.vmap(one))
   p_test, p_val, _, _ = f(*(jnp.asarray(x) for x in args))
   return np.asarray(p_test), np.asarray(p_val)
 
