@@ -1,7 +1,8 @@
 """Quickstart: the design-space sweep on the embedded synthetic history (no files needed).
 
 Command:  python -m launch.sweep --config=configs/quickstart.py --workdir=runs/quickstart
-Runtime:  ~90 s on a 2-core CPU the first time, ~60 s once the XLA compile cache is warm.
+Runtime:  ~65-80 s on a 2-core CPU the first time (~3/4 of it compiling), ~35 s once the XLA
+          compile cache is warm (python benchmarks/compile_share.py).
 Expected: summary.md with the baselines and a Table-1-style grid (index, flat, emb_gnn K=1,2,
           text_gnn K=2, trainable depth 2) x (sim, mlp, graph) x 2 seeds in both settings, and
           figures/. On this synthetic world routers land between uniform random (~0.49) and the
@@ -38,4 +39,7 @@ def get_config(arg=None):
   c.trainable.steps = 30
   c.trainable.hidden = 64
   c.bootstrap = 500
+  # No progress callbacks: short stages, and programs with host callbacks never reach JAX's
+  # persistent compilation cache (a warm rerun then compiles every router grid again).
+  c.progress_every_s = 0.0
   return rp_config.apply_common_args(c, arg)

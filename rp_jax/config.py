@@ -215,7 +215,10 @@ def _evaluation_section(c: ml_collections.ConfigDict) -> None:
   c.grid = "vmap"
   c.figures = True
   # Progress lines from inside a compiled router stage: at most one every this many seconds
-  # (cell-epochs done, time left); 0 turns the host callback off (the test config does).
+  # (cell-epochs done, time left); 0 turns the host callback off (the test and quickstart configs
+  # do). JAX never writes a program with host callbacks to its persistent compilation cache, so
+  # with progress on every router grid recompiles on every run: quickstart warm 55.8 s with it vs
+  # 35.8 s without (``python benchmarks/compile_share.py``; docs/speed.md, compile time).
   c.progress_every_s = 10.0
 
 
