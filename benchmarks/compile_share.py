@@ -52,7 +52,7 @@ def main() -> None:
     xla_cache = root / "cache"  # fresh: the first run compiles everything
     runs = [run_once(args.config, args.override, xla_cache, root) for _ in range(2)]
   print(f"config: {args.config} {' '.join(args.override)}")
-  for name, (wall, c, _) in zip(("cold cache", "warm cache"), runs):
+  for name, (wall, c, _) in zip(("cold cache", "warm cache"), runs, strict=True):
     print(
       f"{name}: process wall {wall:.1f} s; sweep {c['wall_s']:.1f} s, of which compilation "
       f"{c['total_s']:.1f} s ({100 * c['share']:.0f}%: trace {c['trace_s']:.1f} s, lower "
